@@ -1,0 +1,14 @@
+# braggsynth: synthetic BCDI training data for detector-gap inpainting.
+# Table of contents only; the rules are in workflow/rules/, the science in src/braggsynth/.
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/particles.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,93 @@
+"""Configuration checks that give one line naming the key and the problem.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) states types,
+ranges and defaults; :func:`schema_error` turns the most relevant schema
+violation into one line, and :func:`check_config` adds the checks a schema
+cannot express (a facet list that does not close a polyhedron, keys that the
+shape kind does not use, ranges given backwards).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from . import shapes
+
+KIND_KEYS = {
+    "cube": set(),
+    "octahedron": set(),
+    "wulff": {"surface_energies"},
+    "winterbottom": {"surface_energies", "interface", "substrate_misfit"},
+    "facets": {"facets"},
+}
+COMMON_KEYS = {"kind", "element", "size_nm", "count"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key."""
+
+
+def key_path(parts) -> str:
+    """``['shapes', 'cube', 'size_nm', 0]`` -> ``shapes.cube.size_nm[0]``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def load_schema(path) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def schema_error(config: dict, schema: dict) -> str | None:
+    """One line for the most relevant schema violation of ``config``, or None."""
+    error = best_match(Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    message = error.message
+    if error.validator == "additionalProperties":
+        message = message.replace("Additional properties are not allowed", "unknown key")
+    elif error.validator == "enum":
+        message = f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    return f"{key_path(error.absolute_path)}: {message}"
+
+
+def check_config(config: dict) -> None:
+    """Raise ConfigError for problems a schema cannot express (after defaults are set)."""
+    for name, spec in config["shapes"].items():
+        where = f"shapes.{name}"
+        kind = spec["kind"]
+        for key in sorted(set(spec) - COMMON_KEYS - KIND_KEYS[kind]):
+            raise ConfigError(f"{where}.{key}: not used by kind {kind!r}")
+        low, high = spec["size_nm"]
+        if low > high:
+            raise ConfigError(f"{where}.size_nm: minimum {low} is larger than maximum {high}")
+        if kind in ("wulff", "winterbottom"):
+            families = [tuple(np.sort(np.abs(e["hkl"]))) for e in spec["surface_energies"]]
+            for i, entry in enumerate(spec["surface_energies"]):
+                if not any(entry["hkl"]):
+                    raise ConfigError(f"{where}.surface_energies[{i}].hkl: [0, 0, 0] is not a direction")
+                if families.index(families[i]) != i:
+                    raise ConfigError(f"{where}.surface_energies[{i}].hkl: family {entry['hkl']} is listed twice")
+        if kind == "winterbottom":
+            if not any(spec["interface"]["hkl"]):
+                raise ConfigError(f"{where}.interface.hkl: [0, 0, 0] is not a direction")
+            smallest = min(e["energy"] for e in spec["surface_energies"])
+            if abs(spec["interface"]["energy"]) >= smallest:
+                raise ConfigError(
+                    f"{where}.interface.energy: |{spec['interface']['energy']}| must be smaller than the "
+                    f"smallest surface energy ({smallest}) for a Winterbottom particle to exist"
+                )
+        if kind == "facets":
+            for i, facet in enumerate(spec["facets"]):
+                if not any(facet["hkl"]):
+                    raise ConfigError(f"{where}.facets[{i}].hkl: [0, 0, 0] is not a direction")
+        try:
+            shapes.shape_polyhedron(spec)
+        except ValueError as error:
+            key = {"facets": "facets", "wulff": "surface_energies", "winterbottom": "interface"}.get(kind, "kind")
+            raise ConfigError(f"{where}.{key}: {error}") from None

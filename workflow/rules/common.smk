@@ -1,0 +1,52 @@
+# Shared helpers: configuration checks and the functions that turn config into samples and paths.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from braggsynth.config import ConfigError, check_config, load_schema, schema_error
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+CONFIG_FILES = ", ".join(str(path) for path in workflow.configfiles) or "config"
+
+
+def fail_config(message):
+    """Stop before any job runs, with one line naming the config file and key."""
+    sys.exit(f"Config error in {CONFIG_FILES}: {message}")
+
+
+_problem = schema_error(config, load_schema(SCHEMA))
+if _problem:
+    fail_config(_problem)
+validate(config, schema=str(SCHEMA))  # fills the schema's defaults
+try:
+    check_config(config)
+except ConfigError as error:
+    fail_config(error)
+
+
+wildcard_constraints:
+    shape=r"[A-Za-z][A-Za-z0-9_-]*",
+    sample=r"\d{4}",
+
+
+def shape_spec(wildcards):
+    return config["shapes"][wildcards.shape]
+
+
+def particle_samples():
+    """(shape, sample) of every configured particle; samples are zero-padded indices."""
+    return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items() for index in range(spec["count"])]
+
+
+def per_particle(pattern):
+    return [pattern.format(shape=shape, sample=sample) for shape, sample in particle_samples()]
+
+
+def relax_settings():
+    """The minimiser settings that change the result (threads do not)."""
+    return {key: value for key, value in config["relax"].items() if key != "threads"}
+
+
+def final_targets():
+    return ["results/particles/overview.png"]
