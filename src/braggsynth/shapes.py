@@ -93,11 +93,19 @@ class Polyhedron:
             self.normals, self.distances * factor, self.hkl, self.vertices * factor, self.volume * factor**3
         )
 
-    def facet_planes(self, tolerance: float = 1e-9) -> np.ndarray:
-        """Boolean mask of the planes that carry a facet (touch at least 3 vertices)."""
+    def facet_areas(self, tolerance: float = 1e-9) -> np.ndarray:
+        """Area of the facet each plane carries (0 for planes that do not touch the polyhedron)."""
         slack = self.distances[:, None] - self.normals @ self.vertices.T
-        scale = np.max(np.abs(self.vertices))
-        return np.sum(np.abs(slack) <= tolerance * scale, axis=1) >= 3
+        on_plane = np.abs(slack) <= tolerance * np.max(np.abs(self.vertices))
+        areas = np.zeros(len(self.normals))
+        for i, (normal, touching) in enumerate(zip(self.normals, on_plane)):
+            if touching.sum() < 3:
+                continue
+            u = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+            u /= np.linalg.norm(u)
+            in_plane = self.vertices[touching] @ np.vstack([u, np.cross(normal, u)]).T
+            areas[i] = ConvexHull(in_plane).volume  # a 2D hull's "volume" is its area
+        return areas
 
 
 def polyhedron(hkl, distances) -> Polyhedron:
@@ -118,7 +126,7 @@ def polyhedron(hkl, distances) -> Polyhedron:
     for direction in np.vstack([np.eye(3), -np.eye(3)]):
         res = linprog(-direction, A_ub=normals, b_ub=np.zeros(len(normals)), bounds=[(-1, 1)] * 3, method="highs")
         if res.status == 0 and -res.fun > 1e-9:
-            open_along = np.round(res.x / np.max(np.abs(res.x)), 3)
+            open_along = np.round(res.x / np.max(np.abs(res.x)), 3) + 0.0
             raise ValueError(f"the planes do not close a polyhedron: it is open along {open_along.tolist()}")
     # Chebyshev centre: the point deepest inside, radius > 0 iff non-empty interior.
     a_ub = np.hstack([normals, np.ones((len(normals), 1))])

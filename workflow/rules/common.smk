@@ -31,7 +31,8 @@ wildcard_constraints:
 
 
 def shape_spec(wildcards):
-    return config["shapes"][wildcards.shape]
+    """What defines a particle of this shape: its spec without the count (raising it adds particles)."""
+    return {key: value for key, value in config["shapes"][wildcards.shape].items() if key != "count"}
 
 
 def particle_samples():

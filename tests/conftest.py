@@ -1,0 +1,67 @@
+"""Shared test helpers: run the real workflow on a temporary copy with a small config."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+AU_SURFACE_ENERGIES = [
+    {"hkl": [1, 1, 1], "energy": 1.28},
+    {"hkl": [1, 0, 0], "energy": 1.63},
+    {"hkl": [1, 1, 0], "energy": 1.70},
+]
+
+
+def copy_workflow(destination: Path, config: dict) -> Path:
+    """A runnable copy of the workflow (Snakefile, workflow/) with ``config`` as config.yaml."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Snakefile", destination / "Snakefile")
+    for folder in ("workflow", "envs"):
+        shutil.copytree(REPO / folder, destination / folder, dirs_exist_ok=True)
+    write_config(destination, config)
+    return destination
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir, capture_output=True, text=True, timeout=1800,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def scheduled_jobs(workdir: Path) -> set[tuple[str, ...]]:
+    """(rule, *wildcard values) of every job a dry run would execute."""
+    out = snakemake(workdir, "--dry-run")
+    text = out.stdout + out.stderr
+    jobs = set()
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", text):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if not rule:
+            continue
+        wildcards = re.search(r"^\s+wildcards: (.+)$", block, re.M)
+        values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", ")) if wildcards else ()
+        jobs.add((rule.group(1), *values))
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data folder {SHARED_DATA} is not present")
+    return SHARED_DATA

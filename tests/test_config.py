@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from braggsynth.config import ConfigError, check_config, load_schema, schema_error
+from conftest import REPO, copy_workflow, snakemake
+
+SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+CUBE = {"kind": "cube", "size_nm": [3, 4]}
+
+
+def with_defaults(shapes):
+    config = {"seed": 1, "shapes": shapes, "relax": {}}
+    for spec in shapes.values():
+        spec.setdefault("element", "Au")
+        spec.setdefault("count", 1)
+        if spec.get("kind") == "winterbottom":
+            spec.setdefault("substrate_misfit", 0.03)
+    return config
+
+
+def test_default_config_is_valid():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert schema_error(config, SCHEMA) is None
+
+
+@pytest.mark.parametrize(
+    "shapes, expected",
+    [
+        ({"c": {**CUBE, "colour": "red"}}, "shapes.c: unknown key ('colour' was unexpected)"),
+        ({"c": {**CUBE, "count": "two"}}, "shapes.c.count: 'two' is not of type 'integer'"),
+        ({"c": {**CUBE, "size_nm": [-1, 4]}}, "shapes.c.size_nm[0]: -1 is less than or equal to the minimum of 0"),
+        ({"c": {**CUBE, "element": "Fe"}}, "shapes.c.element: 'Fe' is not one of Au, Ag, Cu, Ni, Pd, Pt"),
+        ({"c": {**CUBE, "kind": "sphere"}}, "shapes.c.kind: 'sphere' is not one of cube, octahedron"),
+        ({"c": {"kind": "wulff", "size_nm": [3, 4]}}, "shapes.c: 'surface_energies' is a required property"),
+        ({"9c": CUBE}, "'9c' does not match"),
+    ],
+)
+def test_schema_errors_name_the_key(shapes, expected):
+    message = schema_error({"shapes": shapes}, SCHEMA)
+    assert expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ({**CUBE, "size_nm": [5, 4]}, "shapes.s.size_nm: minimum 5 is larger than maximum 4"),
+        ({**CUBE, "facets": [{"hkl": [1, 1, 1], "distance": 1.0}]}, "shapes.s.facets: not used by kind 'cube'"),
+        ({"kind": "facets", "size_nm": [3, 4], "facets": [
+            {"hkl": [1, 0, 0], "distance": 1, "family": False}, {"hkl": [0, 1, 0], "distance": 1, "family": False},
+            {"hkl": [0, 0, 1], "distance": 1, "family": False}, {"hkl": [-1, -1, 0], "distance": 1, "family": False}]},
+         "shapes.s.facets: the planes do not close a polyhedron: it is open along"),
+        ({"kind": "winterbottom", "size_nm": [3, 4], "surface_energies": [{"hkl": [1, 1, 1], "energy": 1.0}],
+          "interface": {"hkl": [1, 1, 1], "energy": -1.5}},
+         "shapes.s.interface.energy: |-1.5| must be smaller than the smallest surface energy (1.0)"),
+        ({"kind": "wulff", "size_nm": [3, 4], "surface_energies": [
+            {"hkl": [1, 1, 1], "energy": 1.0}, {"hkl": [-1, 1, 1], "energy": 1.2}]},
+         "shapes.s.surface_energies[1].hkl: family [-1, 1, 1] is listed twice"),
+    ],
+)
+def test_semantic_errors_name_the_key(spec, expected):
+    config = with_defaults({"s": spec})
+    assert schema_error(config, SCHEMA) is None
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert expected in str(error.value)
+
+
+@pytest.mark.workflow
+def test_malformed_config_fails_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path, {"shapes": {"good": CUBE, "bad": {**CUBE, "size_nm": [-2, 4]}}})
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Config error")]
+    assert lines == ["Config error in config.yaml: shapes.bad.size_nm[0]: -2 is less than or equal to the minimum of 0"]
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.workflow
+def test_facets_that_do_not_close_fail_before_any_job(tmp_path):
+    facets = [{"hkl": h, "distance": 1.0} for h in ([1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1])]
+    workdir = copy_workflow(tmp_path, {"shapes": {"slab": {"kind": "facets", "size_nm": [3, 4], "facets": facets}}})
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    assert ("Config error in config.yaml: shapes.slab.facets: the planes do not close a polyhedron: "
+            "it is open along [0.0, 0.0, -1.0]") in result.stderr
+    assert not Path(workdir, "results").exists()

@@ -1,0 +1,44 @@
+import h5py
+import numpy as np
+import pytest
+
+from braggsynth import io, shapes
+
+
+def test_particle_round_trip(tmp_path):
+    spec = {"kind": "cube", "element": "Ag", "size_nm": [2, 3]}
+    atoms = shapes.build_particle(spec, 2.0)
+    io.write_particle(tmp_path / "p.h5", atoms, spec, 5, io.provenance(spec, 5))
+    back, attrs = io.read_particle(tmp_path / "p.h5")
+    assert np.array_equal(back.positions, atoms.positions)
+    assert back.get_chemical_symbols() == atoms.get_chemical_symbols()
+    assert attrs["spec"] == spec and attrs["seed"] == 5 and attrs["element"] == "Ag"
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.h5"
+    with pytest.raises(RuntimeError):
+        with io.atomic_h5(target) as h5:
+            h5["x"] = np.arange(3)
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_completed_write_replaces_atomically_and_keeps_umask_permissions(tmp_path):
+    target = tmp_path / "out.h5"
+    with io.atomic_h5(target) as h5:
+        h5["x"] = np.arange(3)
+    with h5py.File(target) as h5:
+        assert list(h5["x"][()]) == [0, 1, 2]
+    assert target.stat().st_mode & 0o044  # readable by others, like any file the user writes
+
+
+def test_unreadable_file_names_itself(tmp_path):
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(io.DataFileError, match="broken.h5: cannot be read as HDF5"):
+        io.read_relaxed(bad)
+    with io.atomic_h5(tmp_path / "empty.h5"):
+        pass
+    with pytest.raises(io.DataFileError, match="empty.h5: missing dataset"):
+        io.read_relaxed(tmp_path / "empty.h5")
