@@ -141,7 +141,9 @@ def relax(
                 lmp.command(command)
             types = np.where(fixed, 2, 1).astype(np.int32)
             ids = np.arange(1, natoms + 1, dtype=np.int32)
-            lmp.create_atoms(natoms, ids.tolist(), types.tolist(), positions.ravel().tolist())
+            created = lmp.create_atoms(natoms, ids, types, positions.ravel())
+            if created != natoms:
+                raise RuntimeError(f"LAMMPS created {created} of {natoms} atoms")
             for command in (
                 "pair_style eam",
                 f"pair_coeff * * {potential_path(element)}",
