@@ -87,3 +87,31 @@ def test_facets_that_do_not_close_fail_before_any_job(tmp_path):
     assert ("Config error in config.yaml: shapes.slab.facets: the planes do not close a polyhedron: "
             "it is open along [0.0, 0.0, -1.0]") in result.stderr
     assert not Path(workdir, "results").exists()
+
+
+def peaks_config(**peaks):
+    config = with_defaults({"c": dict(CUBE)})
+    config["peaks"] = {"reflection": [1, 1, 1], "oversampling": [2.0, 5.0], "backend": "auto", **peaks}
+    return config
+
+
+@pytest.mark.parametrize(
+    "peaks, expected",
+    [
+        ({"reflection": [1, 0, 0]}, "peaks.reflection: "),
+        ({"oversampling": [4.0, 3.0]}, "peaks.oversampling: minimum 4.0 is larger than maximum 3.0"),
+        ({"oversampling": [1.5, 3.0]}, "peaks.oversampling: 1.5 is below 2, the Nyquist limit"),
+        ({"backend": "pynx"}, "peaks.backend: "),
+    ],
+)
+def test_peak_settings_errors_name_the_key(peaks, expected):
+    with pytest.raises(ConfigError) as error:
+        check_config(peaks_config(**peaks))
+    assert str(error.value).startswith(expected)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_backend_is_refused_by_the_schema():
+    config = {"shapes": {"c": CUBE}, "peaks": {"backend": "gpu-magic"}}
+    assert schema_error(config, SCHEMA) == (
+        "peaks.backend: 'gpu-magic' is not one of auto, finufft, cufinufft, direct, pynx")

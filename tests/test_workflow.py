@@ -24,6 +24,7 @@ TINY = {
         },
     },
     "relax": {"threads": 1},
+    "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1},
 }
 
 
@@ -53,6 +54,33 @@ def test_end_to_end_writes_particles_and_overview(finished_run):
     sizes = [io.read_particle(finished_run / "results" / "particles" / "cube" / f"{s}.h5")[1]["size_nm"]
              for s in ("0000", "0001")]
     assert sizes[0] != sizes[1] and all(2.5 <= s <= 3.0 for s in sizes)
+
+
+def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
+    for shape, sample in (("cube", "0000"), ("cube", "0001"), ("island", "0000")):
+        for pattern in ("00", "01"):
+            path = finished_run / "results" / "peaks" / shape / f"{sample}_{pattern}.h5"
+            with h5py.File(path) as h5:
+                intensity = h5["entry_1/data_1/data"][()]
+            peak = io.read_peak(path)
+            assert intensity.shape == (32, 32, 32) and intensity.dtype == np.float32
+            assert np.allclose(intensity, np.abs(peak["amplitude"]) ** 2, rtol=1e-5, atol=1e-3 * intensity.max())
+            # the Bragg peak of a relaxed particle stays within a voxel or two of the grid centre
+            centre = np.unravel_index(np.argmax(intensity), intensity.shape)
+            assert np.max(np.abs(np.array(centre) - 16)) <= 2
+            assert intensity.max() <= peak["natoms"] ** 2 * (1 + 1e-6)
+            assert 2.0 <= peak["oversampling"][0] <= 5.0 and peak["backend"] == "finufft"
+        assert (finished_run / "results" / "peaks" / shape / f"{sample}.png").stat().st_size > 10_000
+    first = io.read_peak(finished_run / "results" / "peaks" / "cube" / "0000_00.h5")
+    second = io.read_peak(finished_run / "results" / "peaks" / "cube" / "0000_01.h5")
+    assert not np.allclose(first["rotation"], second["rotation"])  # each pattern draws its own q-frame
+
+
+def test_more_patterns_schedule_only_new_peaks(edited):
+    jobs = edited(lambda c: c["peaks"].update(patterns_per_particle=3))
+    assert {job for job in jobs if job[0] == "bragg_peak"} == {
+        ("bragg_peak", "cube", "0000", "02"), ("bragg_peak", "cube", "0001", "02"), ("bragg_peak", "island", "0000", "02")}
+    assert particle_jobs(jobs) == set()
 
 
 def test_noop_rerun_schedules_nothing(finished_run):

@@ -58,6 +58,29 @@ def schema_error(config: dict, schema: dict) -> str | None:
 
 def check_config(config: dict) -> None:
     """Raise ConfigError for problems a schema cannot express (after defaults are set)."""
+    check_shapes(config)
+    check_peaks(config)
+
+
+def check_peaks(config: dict) -> None:
+    from . import scattering
+
+    peaks = config["peaks"]
+    try:
+        scattering.reciprocal_vector(peaks["reflection"], 4.0)
+    except ValueError as error:
+        raise ConfigError(f"peaks.reflection: {error}") from None
+    low, high = peaks["oversampling"]
+    if low > high:
+        raise ConfigError(f"peaks.oversampling: minimum {low} is larger than maximum {high}")
+    if low < 2:
+        raise ConfigError(f"peaks.oversampling: {low} is below 2, the Nyquist limit of the intensity")
+    problem = scattering.backend_problem(peaks["backend"])
+    if problem:
+        raise ConfigError(f"peaks.backend: {problem}")
+
+
+def check_shapes(config: dict) -> None:
     for name, spec in config["shapes"].items():
         where = f"shapes.{name}"
         kind = spec["kind"]

@@ -71,3 +71,152 @@ def _save(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def peak_slices(peaks, path, *, title: str = "") -> None:
+    """Log-scale central slices (three orthogonal planes) of Bragg peaks, one row per peak.
+
+    Parameters
+    ----------
+    peaks : list of (label, intensity) with intensity a 3D array (z, y, x).
+    path : PNG file to write.
+    """
+    planes = (("z", "y", "x"), ("y", "z", "x"), ("x", "z", "y"))
+    fig, axes = plt.subplots(len(peaks), 3, figsize=(10, 3.3 * len(peaks)), squeeze=False)
+    for row, (label, intensity) in zip(axes, peaks):
+        centre = [n // 2 for n in intensity.shape]
+        cuts = (intensity[centre[0]], intensity[:, centre[1]], intensity[:, :, centre[2]])
+        floor = max(float(intensity.max()) * 1e-8, np.finfo(np.float32).tiny)
+        vmax = np.log10(max(float(intensity.max()), floor))
+        for ax, cut, (normal, vertical, horizontal) in zip(row, cuts, planes):
+            image = ax.imshow(np.log10(np.maximum(cut, floor)), origin="lower", cmap="turbo",
+                              vmin=vmax - 8, vmax=vmax)
+            ax.set_title(f"{label}: {normal} = centre", fontsize=9)
+            ax.set_xlabel(horizontal, fontsize=8)
+            ax.set_ylabel(vertical, fontsize=8)
+            ax.tick_params(labelsize=7)
+        fig.colorbar(image, ax=row.tolist(), shrink=0.85, label="log10 intensity")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def learning_curve(history, path) -> None:
+    """Training and validation loss per epoch (log scale) and the learning rate.
+
+    Parameters
+    ----------
+    history : list of dict with ``epoch``, ``loss`` and optionally ``val_loss``
+        and ``learning_rate`` (the rows of :func:`braggsynth.model.train`).
+    path : PNG file to write.
+    """
+    epochs = [row["epoch"] + 1 for row in history]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        values = [row.get(key, np.nan) for row in history]
+        ax.plot(epochs, values, marker="o", markersize=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("gap loss")
+    if any("learning_rate" in row for row in history):
+        rate_axis = ax.twinx()
+        rate_axis.plot(epochs, [row.get("learning_rate", np.nan) for row in history], color="grey",
+                       linestyle=":", label="learning rate")
+        rate_axis.set_yscale("log")
+        rate_axis.set_ylabel("learning rate", color="grey", fontsize=8)
+        rate_axis.tick_params(labelsize=7)
+    ax.legend(fontsize=8)
+    ax.set_title("Gap-inpainting model", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def inpainting_slices(truth, gapped, predictions, mask, path, *, log_scale: bool = True, title: str = "") -> None:
+    """Central slices (normal to z, y and x) of truth, gapped input, inpaintings and error, log colour scale.
+
+    Parameters
+    ----------
+    truth, gapped : (z, y, x) intensities in photons (``log_scale``) or
+        values already in log space such as normalised patches.
+    predictions : list of (label, (z, y, x) array), e.g. the model and the best baseline.
+    mask : (z, y, x) bool, True in the gap; the slices pass through its
+        centre of mass, so for a cross the y and x slices lie inside the gap
+        bands and show the whole filled plane (blank in "gapped").
+    path : PNG file to write.
+    log_scale : bool, show log10(I + 1) (True) or the values as given.
+
+    The last column is the absolute error of the first prediction in the
+    displayed scale, in the gap only.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    centre = ([int(round(c)) for c in np.argwhere(mask).mean(axis=0)] if mask.any()
+              else [n // 2 for n in mask.shape])
+
+    def cuts(volume):
+        return volume[centre[0]], volume[:, centre[1]], volume[:, :, centre[2]]
+
+    def logged(volume):
+        volume = np.asarray(volume, dtype=np.float64)
+        return np.log10(np.maximum(volume, 0) + 1) if log_scale else volume
+
+    columns = [("truth", logged(truth)), ("gapped", np.where(mask, np.nan, logged(gapped)))]
+    columns += [(label, logged(volume)) for label, volume in predictions]
+    error = np.abs(logged(predictions[0][1]) - logged(truth)) if predictions else np.zeros(mask.shape)
+    vmin, vmax = float(np.nanmin(columns[0][1])), float(np.nanmax(columns[0][1]))
+    fig, axes = plt.subplots(3, len(columns) + 1, figsize=(2.4 * (len(columns) + 1) + 1.2, 7.2), squeeze=False,
+                             layout="constrained")
+    for column, (label, volume) in enumerate(columns):
+        for row, cut in enumerate(cuts(volume)):
+            image = axes[row, column].imshow(cut, origin="lower", cmap="turbo", vmin=vmin, vmax=vmax)
+        axes[0, column].set_title(label, fontsize=9)
+    for row, cut in enumerate(cuts(np.where(mask, error, np.nan))):
+        error_image = axes[row, -1].imshow(cut, origin="lower", cmap="magma", vmin=0,
+                                           vmax=max(float(np.nanmax(error[mask])) if mask.any() else 1.0, 1e-6))
+    axes[0, -1].set_title(f"|error| ({predictions[0][0]})" if predictions else "|error|", fontsize=9)
+    for row, normal in enumerate("zyx"):
+        axes[row, 0].set_ylabel(f"{normal} = {centre[row]}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes[:, -2].tolist(), shrink=0.7, label="log10(I + 1)" if log_scale else "value")
+    fig.colorbar(error_image, ax=axes[:, -1].tolist(), shrink=0.7, label="|error| in the gap")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def patch_slices(panels, path, *, per_split: int, title: str = "") -> None:
+    """Montage of patch slices: for each split, a row of inputs, targets and gap masks.
+
+    Parameters
+    ----------
+    panels : list of (split name, {"input": [2D], "target": [2D], "mask": [2D]},
+        [label per patch]); input and target are normalised (0..1) log
+        intensities, masks are bool.
+    path : PNG file to write.
+    per_split : columns (patches per split).
+    """
+    kinds = ("input", "target", "mask")
+    rows = len(panels) * len(kinds)
+    columns = max(per_split, 1)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.7 * columns + 1.2, 1.7 * rows + 0.6), squeeze=False,
+                             layout="constrained")
+    for block, (split, cuts, labels) in enumerate(panels):
+        for k, kind in enumerate(kinds):
+            row = axes[block * len(kinds) + k]
+            for column, ax in enumerate(row):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if column < len(cuts[kind]):
+                    image = np.asarray(cuts[kind][column], dtype=float)
+                    ax.imshow(image, cmap="gray" if kind == "mask" else "turbo", vmin=0, vmax=1)
+                    if k == 0:
+                        ax.set_title(labels[column], fontsize=7)
+                elif column > 0:
+                    ax.axis("off")
+                elif k == 0:  # keep the first axes of an empty split for its label
+                    ax.text(0.5, 0.5, "no patches", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            row[0].set_ylabel(f"{split}\n{kind}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)

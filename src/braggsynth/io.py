@@ -171,3 +171,309 @@ def read_relaxed(path) -> dict:
             data[key] = value.decode() if isinstance(value, bytes) else value
         data["spec"] = read_json_attr(h5, "spec")
     return data
+
+
+def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversampling, rotation, backend, tolerance,
+               amplitude_dtype, natoms, record) -> None:
+    """Write a Bragg peak the way CXI files are laid out, so PyNX and cdiutils open it as is.
+
+    Layout (arrays are (z, y, x) = (rocking, detector rows, detector columns)):
+
+    - ``cxi_version`` = 150; ``entry_1/data_1/data``: intensity |F|^2, float32
+      (photons per unit incident fluence, before any detector model).
+    - ``entry_1/data_1/amplitude``: complex amplitude F (``amplitude_dtype``;
+      absent when ``amplitude_dtype`` is "none").
+    - ``entry_1/result_1``: ``reflection`` (h, k, l), ``reflection_vector`` G
+      (1/Angstrom), ``q_basis`` B (3, 3; column i is the q step of axis i,
+      1/Angstrom, crystal frame), ``oversampling`` (3,), ``rotation`` (3, 3),
+      attributes ``backend``, ``tolerance``, ``natoms``, ``provenance`` (JSON).
+      The q of voxel (i0, i1, i2) is G + B @ (i - n // 2).
+    """
+    amplitude = np.asarray(amplitude)
+    with atomic_h5(path) as h5:
+        h5.create_dataset("cxi_version", data=150)
+        entry = h5.create_group("entry_1")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data_1")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "data"
+        data.create_dataset("data", data=(np.abs(amplitude) ** 2).astype(np.float32),
+                            chunks=True, compression="gzip", compression_opts=4, shuffle=True)
+        if amplitude_dtype != "none":
+            data.create_dataset("amplitude", data=amplitude.astype(amplitude_dtype), chunks=True)
+        result = entry.create_group("result_1")
+        result.create_dataset("reflection", data=np.asarray(reflection, dtype=int))
+        result.create_dataset("reflection_vector", data=np.asarray(reflection_vector, dtype=np.float64))
+        result.create_dataset("q_basis", data=np.asarray(basis, dtype=np.float64))
+        result.create_dataset("oversampling", data=np.broadcast_to(np.asarray(oversampling, dtype=float), (3,)))
+        result.create_dataset("rotation", data=np.asarray(rotation, dtype=np.float64))
+        result.attrs["backend"] = backend
+        result.attrs["tolerance"] = tolerance
+        result.attrs["natoms"] = natoms
+        write_json_attr(result, "provenance", record)
+
+
+def read_peak(path) -> dict:
+    """Read a Bragg-peak file: ``intensity`` (float32, z y x), ``amplitude`` (if stored) and the q geometry."""
+    with open_h5(path) as h5:
+        data, result = h5["entry_1/data_1"], h5["entry_1/result_1"]
+        peak = {"intensity": data["data"][()]}
+        if "amplitude" in data:
+            peak["amplitude"] = data["amplitude"][()]
+        for key in ("reflection", "reflection_vector", "q_basis", "oversampling", "rotation"):
+            peak[key] = result[key][()]
+        for key in ("backend", "tolerance", "natoms"):
+            value = result.attrs[key]
+            peak[key] = value.decode() if isinstance(value, bytes) else value
+    return peak
+
+
+# --- Measured intensities and patch shards ---------------------------------
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".cxi", ".nxs")
+CXI_DATA_KEY = "entry_1/data_1/data"
+CXI_MASK_KEYS = ("entry_1/data_1/mask", "mask")
+
+
+def _one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
+def read_measured(path, key: str | None = None, mask_key: str | None = None):
+    """Read a measured 3D intensity and its mask.
+
+    Formats, by file suffix:
+
+    - HDF5 / CXI (.h5 .hdf5 .hdf .cxi .nxs): ``key`` default
+      ``entry_1/data_1/data``; mask from ``mask_key``, else
+      ``entry_1/data_1/mask``, else a root ``mask`` dataset, if present.
+    - .npy (``np.load(allow_pickle=False)``); no mask.
+    - .npz: ``key`` default ``data``; mask from ``mask_key``, default
+      ``mask`` if present.
+    - TIFF stack (.tif .tiff): pages are frames along z; no mask.
+
+    Returns
+    -------
+    intensity : float32 (z, y, x) = (rocking, detector rows, detector columns).
+    mask : bool (z, y, x), True where a voxel has no valid measurement
+        (nonzero in the file's mask; a 2D (y, x) detector mask applies to every
+        frame), or None when the file has no mask.  Non-finite voxels are
+        added to the mask and set to 0 in ``intensity``.
+
+    Raises DataFileError, one line naming the file (and key), when the file is
+    missing or unreadable, a key is absent, the data is not a real 3D array,
+    or the mask does not match the data.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    if suffix in HDF5_SUFFIXES:
+        data_key = key or CXI_DATA_KEY
+        with open_h5(path) as h5:
+            if data_key not in h5 or not isinstance(h5[data_key], h5py.Dataset):
+                raise DataFileError(f"{path}: no dataset {data_key!r}")
+            data = h5[data_key][()]
+            if mask_key is not None and mask_key not in h5:
+                raise DataFileError(f"{path}: no mask dataset {mask_key!r}")
+            found = mask_key or next((k for k in CXI_MASK_KEYS if k in h5), None)
+            mask = h5[found][()] if found else None
+        where = f"{path}[{data_key}]"
+    elif suffix == ".npy":
+        if mask_key is not None:
+            raise DataFileError(f"{path}: a .npy file holds one array, it has no mask {mask_key!r}")
+        data, mask, where = _load_numpy(path), None, str(path)
+    elif suffix == ".npz":
+        data_key = key or "data"
+        archive = _load_numpy(path)
+        with archive:
+            names = set(archive.files)
+            if data_key not in names:
+                raise DataFileError(f"{path}: no array {data_key!r} (has {', '.join(sorted(names)) or 'none'})")
+            if mask_key is not None and mask_key not in names:
+                raise DataFileError(f"{path}: no mask array {mask_key!r}")
+            try:
+                data = archive[data_key]
+                found = mask_key or ("mask" if "mask" in names else None)
+                mask = archive[found] if found else None
+            except ValueError as error:
+                raise DataFileError(f"{path}: cannot be read without pickle ({_one_line(error)})") from None
+        where = f"{path}[{data_key}]"
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        if mask_key is not None:
+            raise DataFileError(f"{path}: a TIFF stack has no mask {mask_key!r}")
+        try:
+            data = tifffile.imread(path)
+        except Exception as error:  # tifffile raises many types for a broken file
+            raise DataFileError(f"{path}: cannot be read as TIFF ({_one_line(error)})") from None
+        if data.size == 0:  # tifffile warns and returns nothing for a broken first page
+            raise DataFileError(f"{path}: cannot be read as TIFF (no image found)")
+        mask, where = None, str(path)
+    else:
+        raise DataFileError(f"{path}: unknown format {suffix!r}; expected one of "
+                            f"{', '.join(HDF5_SUFFIXES + ('.npy', '.npz', '.tif', '.tiff'))}")
+    return _check_measured(data, mask, where)
+
+
+def _load_numpy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataFileError(f"{path}: cannot be read as numpy without pickle ({_one_line(error)})") from None
+
+
+def _check_measured(data, mask, where: str):
+    data = np.asarray(data)
+    if data.dtype.kind not in "biuf":
+        raise DataFileError(f"{where}: data of type {data.dtype} is not a real intensity")
+    if data.ndim != 3:
+        raise DataFileError(f"{where}: data has shape {data.shape}, expected 3D (z, y, x)")
+    intensity = data.astype(np.float32)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype.kind not in "biuf":
+            raise DataFileError(f"{where}: mask of type {mask.dtype} is not numeric")
+        if mask.shape == data.shape[1:]:
+            mask = np.broadcast_to(mask, data.shape)
+        if mask.shape != data.shape:
+            raise DataFileError(f"{where}: mask shape {mask.shape} does not match data shape {data.shape}")
+        mask = mask != 0
+    bad = ~np.isfinite(intensity)
+    if bad.any():
+        mask = bad if mask is None else (mask | bad)
+        intensity[bad] = 0.0
+    return intensity, mask
+
+
+def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = None) -> None:
+    """Write a 3D intensity (and mask) the way CXI files are laid out (PyNX, cdiutils read it).
+
+    Layout: ``cxi_version`` = 150; ``entry_1/data_1/data`` float32 (z, y, x)
+    intensity (photons); ``entry_1/data_1/mask`` uint8 (z, y, x), 1 where a
+    voxel is not measured (gap, bad pixel), when ``mask`` is given;
+    attribute ``provenance`` (JSON) on ``entry_1`` when ``record`` is given.
+    """
+    intensity = np.asarray(intensity)
+    if intensity.ndim != 3:
+        raise ValueError(f"intensity must be 3D (z, y, x), got shape {intensity.shape}")
+    if mask is not None and np.shape(mask) != intensity.shape:
+        raise ValueError(f"mask shape {np.shape(mask)} does not match intensity shape {intensity.shape}")
+    with atomic_h5(path) as h5:
+        h5.create_dataset("cxi_version", data=150)
+        entry = h5.create_group("entry_1")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data_1")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "data"
+        data.create_dataset("data", data=intensity.astype(np.float32), chunks=True,
+                            compression="gzip", compression_opts=4, shuffle=True)
+        if mask is not None:
+            data.create_dataset("mask", data=np.asarray(mask, dtype=bool).astype(np.uint8), chunks=True,
+                                compression="gzip", compression_opts=4)
+        if record is not None:
+            write_json_attr(entry, "provenance", record)
+
+
+#: Arrays every patch shard holds, and the attributes that describe its source.
+SHARD_ARRAYS = ("input", "target", "mask", "gap_width_px")
+SHARD_ATTRIBUTES = ("source_id", "origin", "shape_name", "element")
+ORIGINS = ("simulated", "experimental")
+
+
+def write_patch_shard(path, patches: dict, *, source_id: str, origin: str, shape_name: str, element: str,
+                      record: dict | None = None, compression: str | None = "gzip", compression_opts=1,
+                      shuffle: bool = False) -> None:
+    """Write the patches of one source (a simulated pattern or a measured file).
+
+    Layout: ``input``, ``target`` float32 (n, s, s, s), ``mask`` bool
+    (n, s, s, s), ``gap_width_px`` int16 (n,), and any other array of
+    ``patches`` (``orientation``, ``corner``, ``bounds``, see
+    :func:`braggsynth.patches.make_patches`); 4D arrays are stored one chunk
+    per patch.  Attributes ``source_id``, ``origin`` ("simulated" or
+    "experimental"), ``shape_name``, ``element`` and ``provenance`` (JSON).
+    """
+    if origin not in ORIGINS:
+        raise ValueError(f"origin {origin!r} is not one of {', '.join(ORIGINS)}")
+    missing = [name for name in SHARD_ARRAYS if name not in patches]
+    if missing:
+        raise ValueError(f"patches lack {', '.join(missing)}")
+    with atomic_h5(path) as h5:
+        for name, array in patches.items():
+            array = np.asarray(array)
+            if array.ndim == 4:
+                h5.create_dataset(name, data=array, chunks=(1,) + array.shape[1:], compression=compression,
+                                  compression_opts=compression_opts, shuffle=bool(shuffle and compression))
+            else:
+                h5.create_dataset(name, data=array)
+        for name, value in zip(SHARD_ATTRIBUTES, (source_id, origin, shape_name, element)):
+            h5.attrs[name] = str(value)
+        if record is not None:
+            write_json_attr(h5, "provenance", record)
+
+
+def read_shard_info(path) -> dict:
+    """Source attributes and sizes of a patch shard: ``source_id``, ``origin``,
+    ``shape_name``, ``element`` (str), ``count`` (patches) and ``patch_shape``
+    (s, s, s); DataFileError naming the file when it is not a consistent shard."""
+    with open_h5(path) as h5:
+        info = {}
+        for name in SHARD_ATTRIBUTES:
+            if name not in h5.attrs:
+                raise DataFileError(f"{path}: shard lacks attribute {name!r}")
+            value = h5.attrs[name]
+            info[name] = value.decode() if isinstance(value, bytes) else str(value)
+        for name in SHARD_ARRAYS:
+            if name not in h5:
+                raise DataFileError(f"{path}: shard lacks dataset {name!r}")
+        count = h5["input"].shape[0]
+        patch_shape = h5["input"].shape[1:]
+        for name in SHARD_ARRAYS:
+            expected = (count,) + (patch_shape if h5[name].ndim == 4 else ())
+            if h5[name].shape != expected:
+                raise DataFileError(f"{path}: shard dataset {name!r} has shape {h5[name].shape}, expected {expected}")
+    info["count"], info["patch_shape"] = int(count), tuple(int(n) for n in patch_shape)
+    return info
+
+
+def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mask: bool = False,
+                    record: dict | None = None) -> None:
+    """Write an inpainted 3D intensity the way CXI files are laid out.
+
+    Layout: ``cxi_version`` = 150; ``entry_1/data_1/data`` float32 (z, y, x)
+    intensity (photons), measured voxels as read and gap voxels filled;
+    ``entry_1/data_1/inpainted_mask`` uint8 (z, y, x), 1 where a voxel was
+    filled by the model; attributes on ``entry_1/data_1``: ``inpainted``
+    (True), ``inpainting_model`` (path), ``inpainted_voxels``; ``provenance``
+    (JSON) on ``entry_1`` when ``record`` is given.
+
+    ``entry_1/data_1/mask`` (the unmeasured voxels, for PyNX and cdiutils) is
+    written only with ``gap_as_mask``: with it, phasing programs treat the
+    filled voxels as unmeasured again and ignore the inpainted values.
+    """
+    intensity = np.asarray(intensity)
+    filled_mask = np.asarray(filled_mask, dtype=bool)
+    if intensity.ndim != 3:
+        raise ValueError(f"intensity must be 3D (z, y, x), got shape {intensity.shape}")
+    if filled_mask.shape != intensity.shape:
+        raise ValueError(f"filled_mask shape {filled_mask.shape} does not match intensity shape {intensity.shape}")
+    with atomic_h5(path) as h5:
+        h5.create_dataset("cxi_version", data=150)
+        entry = h5.create_group("entry_1")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data_1")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "data"
+        data.attrs["inpainted"] = True
+        data.attrs["inpainting_model"] = "" if model_path is None else str(model_path)
+        data.attrs["inpainted_voxels"] = int(filled_mask.sum())
+        data.create_dataset("data", data=intensity.astype(np.float32), chunks=True,
+                            compression="gzip", compression_opts=4, shuffle=True)
+        data.create_dataset("inpainted_mask", data=filled_mask.astype(np.uint8), chunks=True,
+                            compression="gzip", compression_opts=4)
+        if gap_as_mask:
+            data.create_dataset("mask", data=filled_mask.astype(np.uint8), chunks=True,
+                                compression="gzip", compression_opts=4)
+        if record is not None:
+            write_json_attr(entry, "provenance", record)

@@ -2,6 +2,8 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from snakemake.utils import validate
 
 from braggsynth.config import ConfigError, check_config, load_schema, schema_error
@@ -28,6 +30,7 @@ except ConfigError as error:
 wildcard_constraints:
     shape=r"[A-Za-z][A-Za-z0-9_-]*",
     sample=r"\d{4}",
+    pattern=r"\d{2}",
 
 
 def shape_spec(wildcards):
@@ -49,5 +52,24 @@ def relax_settings():
     return {key: value for key, value in config["relax"].items() if key != "threads"}
 
 
+def peak_settings():
+    """The peak settings that change the numbers (threads do not; the pattern count adds patterns)."""
+    return {key: value for key, value in config["peaks"].items() if key not in ("threads", "patterns_per_particle")}
+
+
+def patterns():
+    return [f"{index:02d}" for index in range(config["peaks"]["patterns_per_particle"])]
+
+
+def peaks_of_particle(wildcards):
+    return expand("results/peaks/{shape}/{sample}_{pattern}.h5", pattern=patterns(), **wildcards)
+
+
+def peak_memory_mb(wildcards, input):
+    """Grid arrays (amplitude, NUFFT fine grid of twice the size per axis) plus the atoms."""
+    voxels = int(np.prod(config["peaks"]["grid"]))
+    return 500 + (voxels * 16 * 10) // 2**20 + 20 * input.size_mb
+
+
 def final_targets():
-    return ["results/particles/overview.png"]
+    return ["results/particles/overview.png", *per_particle("results/peaks/{shape}/{sample}.png")]

@@ -1,0 +1,12 @@
+"""Rule peak_figure: log-scale central slices of every pattern of one particle."""
+
+from pathlib import Path
+
+from braggsynth import figures, io
+from braggsynth.cli import setup_logging
+
+setup_logging(snakemake.log[0])
+peaks = [(Path(path).stem, io.read_peak(path)["intensity"]) for path in snakemake.input]
+reflection = io.read_peak(snakemake.input[0])["reflection"].tolist()
+figures.peak_slices(peaks, snakemake.output[0], title=f"{snakemake.wildcards.shape}/{snakemake.wildcards.sample}, "
+                    f"reflection {reflection}")
