@@ -7,6 +7,7 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/particles.smk"
 include: "workflow/rules/scattering.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:

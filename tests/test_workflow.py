@@ -1,6 +1,7 @@
 """The real workflow on a temporary copy: end-to-end run and what a change makes stale."""
 
 import copy
+import json
 
 import h5py
 import numpy as np
@@ -12,20 +13,25 @@ from conftest import copy_workflow, scheduled_jobs, snakemake, write_config
 pytestmark = pytest.mark.workflow
 
 TINY = {
-    "seed": 7,
+    "seed": 9,
     "shapes": {
-        "cube": {"kind": "cube", "size_nm": [2.5, 3.0], "count": 2},
+        "cube": {"kind": "cube", "size_nm": [2.5, 3.0], "count": 3},
         "island": {
             "kind": "winterbottom",
             "surface_energies": [{"hkl": [1, 1, 1], "energy": 1.28}, {"hkl": [1, 0, 0], "energy": 1.63}],
             "interface": {"hkl": [0, 0, -1], "energy": -0.3},
             "substrate_misfit": 0.03,
             "size_nm": [3.0, 3.0],
+            "count": 2,
         },
     },
     "relax": {"threads": 1},
     "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1},
+    "patches": {"size": 16, "per_pattern": 6, "gap_widths_px": [3, 5]},
+    # with seed 9 these five particles fall in every split
+    "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}},
 }
+PARTICLES = (("cube", "0000"), ("cube", "0001"), ("cube", "0002"), ("island", "0000"), ("island", "0001"))
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +46,13 @@ def particle_jobs(jobs):
 
 
 def test_end_to_end_writes_particles_and_overview(finished_run):
-    for shape, sample in (("cube", "0000"), ("cube", "0001"), ("island", "0000")):
+    for shape, sample in PARTICLES:
         relaxed = io.read_relaxed(finished_run / "results" / "relaxed" / shape / f"{sample}.h5")
         assert relaxed["energy_final"] < relaxed["energy_initial"]
         assert np.allclose(relaxed["displacement"], relaxed["relaxed_positions"] - relaxed["ideal_positions"])
         with h5py.File(finished_run / "results" / "relaxed" / shape / f"{sample}.h5") as h5:
             record = io.read_json_attr(h5, "provenance")
-        assert record["seed"] == 7 and "lammps" in record["versions"]
+        assert record["seed"] == 9 and "lammps" in record["versions"]
     assert relaxed["held"].sum() > 0  # the Winterbottom island is held by its substrate
     assert (finished_run / "results" / "particles" / "overview.png").stat().st_size > 10_000
     assert (finished_run / "logs" / "relax_particle" / "cube" / "0000.log").read_text().count("iterations") == 1
@@ -57,7 +63,7 @@ def test_end_to_end_writes_particles_and_overview(finished_run):
 
 
 def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
-    for shape, sample in (("cube", "0000"), ("cube", "0001"), ("island", "0000")):
+    for shape, sample in PARTICLES:
         for pattern in ("00", "01"):
             path = finished_run / "results" / "peaks" / shape / f"{sample}_{pattern}.h5"
             with h5py.File(path) as h5:
@@ -65,9 +71,9 @@ def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
             peak = io.read_peak(path)
             assert intensity.shape == (32, 32, 32) and intensity.dtype == np.float32
             assert np.allclose(intensity, np.abs(peak["amplitude"]) ** 2, rtol=1e-5, atol=1e-3 * intensity.max())
-            # the Bragg peak of a relaxed particle stays within a voxel or two of the grid centre
+            # relaxation strain (3 % misfit on a 3 nm island) moves the maximum by a few voxels at most
             centre = np.unravel_index(np.argmax(intensity), intensity.shape)
-            assert np.max(np.abs(np.array(centre) - 16)) <= 2
+            assert np.max(np.abs(np.array(centre) - 16)) <= 4
             assert intensity.max() <= peak["natoms"] ** 2 * (1 + 1e-6)
             assert 2.0 <= peak["oversampling"][0] <= 5.0 and peak["backend"] == "finufft"
         assert (finished_run / "results" / "peaks" / shape / f"{sample}.png").stat().st_size > 10_000
@@ -79,8 +85,31 @@ def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
 def test_more_patterns_schedule_only_new_peaks(edited):
     jobs = edited(lambda c: c["peaks"].update(patterns_per_particle=3))
     assert {job for job in jobs if job[0] == "bragg_peak"} == {
-        ("bragg_peak", "cube", "0000", "02"), ("bragg_peak", "cube", "0001", "02"), ("bragg_peak", "island", "0000", "02")}
+        ("bragg_peak", shape, sample, "02") for shape, sample in PARTICLES}
     assert particle_jobs(jobs) == set()
+
+
+def test_dataset_splits_by_particle_and_carries_a_card(finished_run):
+    dataset_path = finished_run / "results" / "dataset" / "patches.h5"
+    sources = {}
+    with h5py.File(dataset_path) as h5:
+        for split in ("train", "validation", "test"):
+            group = h5[split]
+            assert group["input"].chunks == (1, 16, 16, 16)
+            assert group["input"].shape[0] == group["target"].shape[0] == group["mask"].shape[0] > 0
+            assert np.all(group["input"][()][group["mask"][()]] == 0)
+            sources[split] = {row.decode() for row in group["sources"]["source_id"]}
+    # a particle (all its patterns) lives in one split only, and every particle is somewhere
+    assert not (sources["train"] & sources["validation"] or sources["train"] & sources["test"]
+                or sources["validation"] & sources["test"])
+    assert set.union(*sources.values()) == {f"{shape}/{sample}" for shape, sample in PARTICLES}
+    card = json.loads((finished_run / "results" / "dataset" / "card.json").read_text())
+    assert card["patches"] == len(PARTICLES) * 2 * 6
+    assert (finished_run / "results" / "dataset" / "montage.png").stat().st_size > 10_000
+    # detector recordings are CXI files with their gap mask
+    recording = io.read_detector_pattern(finished_run / "results" / "detector" / "cube" / "0000_00.h5")
+    assert recording["mask"].any() and np.all(recording["gapped"][recording["mask"]] == 0)
+    assert np.array_equal(recording["gapped"][~recording["mask"]], recording["counts"][~recording["mask"]])
 
 
 def test_noop_rerun_schedules_nothing(finished_run):
@@ -102,7 +131,8 @@ def edited(finished_run):
 
 def test_changing_one_shape_reschedules_only_that_shape(edited):
     jobs = edited(lambda c: c["shapes"]["island"].update(substrate_misfit=0.02))
-    assert particle_jobs(jobs) == {("build_particle", "island", "0000"), ("relax_particle", "island", "0000")}
+    assert particle_jobs(jobs) == {(rule, "island", sample) for rule in ("build_particle", "relax_particle")
+                                   for sample in ("0000", "0001")}
 
 
 def test_adding_a_shape_schedules_only_its_jobs(edited):
@@ -111,10 +141,10 @@ def test_adding_a_shape_schedules_only_its_jobs(edited):
 
 
 def test_raising_a_count_schedules_only_the_new_particles(edited):
-    jobs = edited(lambda c: c["shapes"]["cube"].update(count=4))
+    jobs = edited(lambda c: c["shapes"]["cube"].update(count=5))
     assert particle_jobs(jobs) == {
-        ("build_particle", "cube", "0002"), ("relax_particle", "cube", "0002"),
         ("build_particle", "cube", "0003"), ("relax_particle", "cube", "0003"),
+        ("build_particle", "cube", "0004"), ("relax_particle", "cube", "0004"),
     }
 
 
@@ -125,3 +155,28 @@ def test_same_seed_gives_the_same_particles(finished_run, tmp_path):
     second = io.read_relaxed(again / "results" / "relaxed" / "cube" / "0001.h5")
     assert np.array_equal(first["ideal_positions"], second["ideal_positions"])
     assert np.allclose(first["relaxed_positions"], second["relaxed_positions"], atol=1e-9)
+
+
+def test_measured_reconstruction_joins_as_experimental_patches(tmp_path, shared_data):
+    reference = shared_data / "S11_modes_252_210_200_prebinning_1_2_2.h5"
+    config = copy.deepcopy(TINY)
+    config["experimental"] = [{"name": "s11", "path": str(reference), "object": True, "object_grid": [96, 128, 128]}]
+    workdir = copy_workflow(tmp_path, config)
+    snakemake(workdir, "results/measured/s11/patches.h5")
+    intensity, mask = io.read_measured(workdir / "results" / "measured" / "s11" / "intensity.h5")
+    assert intensity.shape == (96, 128, 128) and mask is None
+    info = io.read_shard_info(workdir / "results" / "measured" / "s11" / "patches.h5")
+    assert info["origin"] == "experimental" and info["source_id"] == "experimental/s11"
+    # half of all patches are experimental: as many as the 5 particles x 2 patterns x 6 simulated ones
+    with h5py.File(workdir / "results" / "measured" / "s11" / "patches.h5") as h5:
+        assert h5["input"].shape == (60, 16, 16, 16)
+
+
+def test_missing_experimental_file_fails_before_any_job(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["experimental"] = [{"name": "lost", "path": "nowhere/scan.cxi"}]
+    workdir = copy_workflow(tmp_path, config)
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    assert "Config error in config.yaml: experimental[0].path: nowhere/scan.cxi: no such file" in result.stderr
+    assert not (workdir / "results").exists()

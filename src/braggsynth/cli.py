@@ -16,7 +16,14 @@ def setup_logging(log_path=None) -> logging.Logger:
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         handlers=handlers, force=True)
-    return logging.getLogger("braggsynth")
+    log = logging.getLogger("braggsynth")
+
+    def log_uncaught(kind, error, trace):
+        # the job's log file then says why it failed, not only Snakemake's console
+        log.error("%s: %s", kind.__name__, error, exc_info=(kind, error, trace))
+
+    sys.excepthook = log_uncaught
+    return log
 
 
 def main(argv=None) -> int:

@@ -60,6 +60,43 @@ def check_config(config: dict) -> None:
     """Raise ConfigError for problems a schema cannot express (after defaults are set)."""
     check_shapes(config)
     check_peaks(config)
+    check_training_set(config)
+
+
+def check_training_set(config: dict) -> None:
+    """Detector, experimental data, patches and dataset settings."""
+    from pathlib import Path
+
+    from . import detector
+
+    low, high = config["detector"]["max_counts"]
+    if low > high:
+        raise ConfigError(f"detector.max_counts: minimum {low} is larger than maximum {high}")
+    low, high = config["detector"]["offset_range_px"]
+    if low > high:
+        raise ConfigError(f"detector.offset_range_px: minimum {low} is larger than maximum {high}")
+    if sum(config["detector"]["orientation_probabilities"].values()) <= 0:
+        raise ConfigError("detector.orientation_probabilities: at least one must be positive")
+    try:
+        detector.detector_model(config["detector"]["model"])
+    except ValueError as error:
+        raise ConfigError(f"detector.model: {error}") from None
+    size = config["patches"]["size"]
+    grid = config["peaks"]["grid"]
+    if size > min(grid):
+        raise ConfigError(f"patches.size: {size} px does not fit in the peaks.grid {grid}")
+    for width in config["patches"]["gap_widths_px"]:
+        if width >= size // 2:
+            raise ConfigError(f"patches.gap_widths_px: a {width} px gap leaves too little of a {size} px patch")
+    names = set()
+    for i, entry in enumerate(config["experimental"]):
+        if entry["name"] in names:
+            raise ConfigError(f"experimental[{i}].name: {entry['name']!r} is used twice")
+        names.add(entry["name"])
+        if not Path(entry["path"]).is_file():
+            raise ConfigError(f"experimental[{i}].path: {entry['path']}: no such file")
+    if sum(config["dataset"]["split_fractions"].values()) <= 0:
+        raise ConfigError("dataset.split_fractions: at least one must be positive")
 
 
 def check_peaks(config: dict) -> None:

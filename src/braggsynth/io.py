@@ -361,19 +361,47 @@ def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = Non
     if mask is not None and np.shape(mask) != intensity.shape:
         raise ValueError(f"mask shape {np.shape(mask)} does not match intensity shape {intensity.shape}")
     with atomic_h5(path) as h5:
-        h5.create_dataset("cxi_version", data=150)
-        entry = h5.create_group("entry_1")
-        entry.attrs["NX_class"] = "NXentry"
-        data = entry.create_group("data_1")
-        data.attrs["NX_class"] = "NXdata"
-        data.attrs["signal"] = "data"
-        data.create_dataset("data", data=intensity.astype(np.float32), chunks=True,
-                            compression="gzip", compression_opts=4, shuffle=True)
-        if mask is not None:
-            data.create_dataset("mask", data=np.asarray(mask, dtype=bool).astype(np.uint8), chunks=True,
-                                compression="gzip", compression_opts=4)
-        if record is not None:
-            write_json_attr(entry, "provenance", record)
+        _write_cxi_entry(h5, intensity, mask, record)
+
+
+def _write_cxi_entry(h5, intensity, mask=None, record: dict | None = None):
+    """The CXI groups of a measured-like intensity; returns the ``entry_1`` group."""
+    h5.create_dataset("cxi_version", data=150)
+    entry = h5.create_group("entry_1")
+    entry.attrs["NX_class"] = "NXentry"
+    data = entry.create_group("data_1")
+    data.attrs["NX_class"] = "NXdata"
+    data.attrs["signal"] = "data"
+    data.create_dataset("data", data=np.asarray(intensity, dtype=np.float32), chunks=True,
+                        compression="gzip", compression_opts=4, shuffle=True)
+    if mask is not None:
+        data.create_dataset("mask", data=np.asarray(mask, dtype=bool).astype(np.uint8), chunks=True,
+                            compression="gzip", compression_opts=4)
+    if record is not None:
+        write_json_attr(entry, "provenance", record)
+    return entry
+
+
+def write_detector_pattern(path, *, gapped, mask, counts, record: dict) -> None:
+    """Write a simulated detector recording: what a user would measure, and its truth.
+
+    Layout: CXI ``entry_1/data_1/data`` gapped counts (float32, z y x, 0 in the
+    gaps) and ``entry_1/data_1/mask`` (1 in the gaps), so PyNX and cdiutils
+    open it as a measurement; ``entry_1/result_1/counts``: the counts without
+    gaps (int32), the ground truth; ``provenance`` (JSON) on ``entry_1``.
+    """
+    with atomic_h5(path) as h5:
+        entry = _write_cxi_entry(h5, gapped, mask, record)
+        result = entry.create_group("result_1")
+        result.create_dataset("counts", data=np.asarray(counts, dtype=np.int32), chunks=True,
+                              compression="gzip", compression_opts=4, shuffle=True)
+
+
+def read_detector_pattern(path) -> dict:
+    """Read a simulated detector recording: ``gapped``, ``mask`` (bool) and ``counts`` (truth)."""
+    with open_h5(path) as h5:
+        return {"gapped": h5["entry_1/data_1/data"][()], "mask": h5["entry_1/data_1/mask"][()] != 0,
+                "counts": h5["entry_1/result_1/counts"][()]}
 
 
 #: Arrays every patch shard holds, and the attributes that describe its source.

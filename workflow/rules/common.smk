@@ -31,6 +31,7 @@ wildcard_constraints:
     shape=r"[A-Za-z][A-Za-z0-9_-]*",
     sample=r"\d{4}",
     pattern=r"\d{2}",
+    name=r"[A-Za-z][A-Za-z0-9_-]*",
 
 
 def shape_spec(wildcards):
@@ -44,7 +45,8 @@ def particle_samples():
 
 
 def per_particle(pattern):
-    return [pattern.format(shape=shape, sample=sample) for shape, sample in particle_samples()]
+    """``pattern`` with {shape} and {sample} filled in for every particle (other wildcards left as they are)."""
+    return [pattern.replace("{shape}", shape).replace("{sample}", sample) for shape, sample in particle_samples()]
 
 
 def relax_settings():
@@ -71,5 +73,37 @@ def peak_memory_mb(wildcards, input):
     return 500 + (voxels * 16 * 10) // 2**20 + 20 * input.size_mb
 
 
+def per_pattern(pattern):
+    return [path.replace("{pattern}", index) for path in per_particle(pattern) for index in patterns()]
+
+
+def patch_settings():
+    """The patch settings that change every patch (the counts only add or remove patches)."""
+    return {key: value for key, value in config["patches"].items() if key in ("size", "gap_widths_px", "cross_probability")}
+
+
+def experimental_entry(wildcards):
+    return next(entry for entry in config["experimental"] if entry["name"] == wildcards.name)
+
+
+def measured_patch_count():
+    """Patches per measured file so that they make up `experimental_fraction` of all patches."""
+    if not config["experimental"]:
+        return 0
+    simulated = len(per_pattern("{shape}{sample}{pattern}")) * config["patches"]["per_pattern"]
+    fraction = config["patches"]["experimental_fraction"]
+    return int(np.ceil(fraction / (1 - fraction) * simulated / len(config["experimental"])))
+
+
+def patch_shards():
+    measured = [f"results/measured/{entry['name']}/patches.h5" for entry in config["experimental"]]
+    return per_pattern("results/patches/{shape}/{sample}_{pattern}.h5") + measured
+
+
 def final_targets():
-    return ["results/particles/overview.png", *per_particle("results/peaks/{shape}/{sample}.png")]
+    return [
+        "results/particles/overview.png",
+        *per_particle("results/peaks/{shape}/{sample}.png"),
+        "results/dataset/card.md",
+        "results/dataset/montage.png",
+    ]

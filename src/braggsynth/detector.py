@@ -1,0 +1,308 @@
+"""From a Bragg-peak intensity to what a pixel detector records: photon counts with gaps.
+
+A detector is modelled by what matters for gap inpainting: the width of the
+insensitive stripes between its chips (or modules) in each direction.  In a
+rocking scan every frame has the same stripes, so in the 3D stack
+(z, y, x) = (rocking, detector rows, detector columns) a gap is a plane
+through all z:
+
+- a *horizontal* gap is a band of detector rows, a plane normal to y;
+- a *vertical* gap is a band of detector columns, a plane normal to x;
+- a *cross* is both.
+
+Counting follows the usual recipe: scale the intensity to a chosen maximum
+number of photons, blur by the detector point spread (in the detector plane
+only), add a flat background, draw Poisson counts.  Units: photons and pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+ORIENTATIONS = ("vertical", "horizontal", "cross")
+
+
+@dataclass(frozen=True)
+class Detector:
+    """Gap geometry of a pixel detector.
+
+    Attributes
+    ----------
+    name : str
+    horizontal_gap_px : int, width in pixels of a horizontal gap (a band of
+        detector rows, normal to y).
+    vertical_gap_px : int, width in pixels of a vertical gap (a band of
+        detector columns, normal to x).
+    chip_px : (rows, columns), pixels of the sensitive tile (chip or module)
+        between two gaps, along y and along x.
+    """
+
+    name: str
+    horizontal_gap_px: int
+    vertical_gap_px: int
+    chip_px: tuple[int, int]
+
+    def gap_width_px(self, orientation: str) -> int:
+        """Width of a gap of ``orientation`` ("horizontal" or "vertical")."""
+        if orientation == "horizontal":
+            return self.horizontal_gap_px
+        if orientation == "vertical":
+            return self.vertical_gap_px
+        raise ValueError(f"orientation {orientation!r} has no single width; expected 'horizontal' or 'vertical'")
+
+
+#: Detector presets.
+#: MAXIPIX (ESRF): 2 x 2 chips of 256 x 256 px, 6 px between chips in both
+#: directions (a 516 x 516 frame; bcdi masks rows and columns 255:261).
+#: EIGER 4M (Dectris): 4 x 2 modules of 514 rows x 1030 columns, 37 px between
+#: module rows and 10 px between module columns (2167 x 2070 frame); bcdi and
+#: cdiutils mask 38 and 12 px, the widths used here.  The wide gaps are bands
+#: of rows (horizontal, normal to y), the narrow ones bands of columns.
+PRESETS = {
+    "maxipix": Detector("maxipix", horizontal_gap_px=6, vertical_gap_px=6, chip_px=(256, 256)),
+    "eiger": Detector("eiger", horizontal_gap_px=38, vertical_gap_px=12, chip_px=(514, 1030)),
+}
+
+
+def detector_model(name_or_dict) -> Detector:
+    """A detector preset by name, or a custom detector from a mapping.
+
+    Parameters
+    ----------
+    name_or_dict : str or dict or Detector
+        A preset name (see :data:`PRESETS`), or a mapping with
+        ``horizontal_gap_px`` and ``vertical_gap_px`` (pixels), optional
+        ``chip_px`` (int or (rows, columns); default 256) and ``name``
+        (default "custom").
+    """
+    if isinstance(name_or_dict, Detector):
+        return name_or_dict
+    if isinstance(name_or_dict, str):
+        try:
+            return PRESETS[name_or_dict.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown detector {name_or_dict!r}; expected one of {', '.join(PRESETS)} or a mapping of gap widths"
+            ) from None
+    if not isinstance(name_or_dict, dict):
+        raise ValueError(f"detector must be a preset name or a mapping, got {type(name_or_dict).__name__}")
+    unknown = set(name_or_dict) - {"name", "horizontal_gap_px", "vertical_gap_px", "chip_px"}
+    if unknown:
+        raise ValueError(f"detector mapping has unknown keys {sorted(unknown)}")
+    widths = {}
+    for key in ("horizontal_gap_px", "vertical_gap_px"):
+        if key not in name_or_dict:
+            raise ValueError(f"detector mapping lacks {key!r}")
+        value = name_or_dict[key]
+        if int(value) != value or value < 0:
+            raise ValueError(f"detector {key} must be a non-negative integer, got {value!r}")
+        widths[key] = int(value)
+    chip = np.broadcast_to(np.asarray(name_or_dict.get("chip_px", 256)), (2,))
+    if np.any(chip <= 0) or np.any(chip != np.round(chip)):
+        raise ValueError(f"detector chip_px must be positive integers, got {name_or_dict.get('chip_px')!r}")
+    return Detector(str(name_or_dict.get("name", "custom")), chip_px=(int(chip[0]), int(chip[1])), **widths)
+
+
+def gap_planes(shape, orientation: str, position, width_px) -> np.ndarray:
+    """Boolean (z, y, x) mask of gap planes through the whole stack.
+
+    Parameters
+    ----------
+    shape : (n_z, n_y, n_x)
+    orientation : "vertical", "horizontal" or "cross".
+    position : (row, column) pixel the band is centred on: the horizontal
+        band is centred on ``row``, the vertical band on ``column``.  A band of
+        width w centred on p covers [p - w // 2, p - w // 2 + w), clipped to
+        the array.
+    width_px : (horizontal, vertical) band widths in pixels, or one int for
+        both.
+    """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"gap orientation {orientation!r} is not one of {', '.join(ORIENTATIONS)}")
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (n_z, n_y, n_x), got {shape}")
+    row, column = (int(p) for p in position)
+    horizontal_px, vertical_px = (int(w) for w in np.broadcast_to(np.asarray(width_px), (2,)))
+    mask = np.zeros(shape, dtype=bool)
+    if orientation in ("horizontal", "cross"):
+        start = row - horizontal_px // 2
+        mask[:, max(start, 0):max(start + horizontal_px, 0), :] = True
+    if orientation in ("vertical", "cross"):
+        start = column - vertical_px // 2
+        mask[:, :, max(start, 0):max(start + vertical_px, 0)] = True
+    return mask
+
+
+def gap_mask(shape, detector, orientation: str, centre=None, offset_px=(0, 0)) -> np.ndarray:
+    """Boolean (z, y, x) mask, True in the detector gap(s).
+
+    Parameters
+    ----------
+    shape : (n_z, n_y, n_x)
+    detector : Detector, preset name or mapping (see :func:`detector_model`);
+        gives the band widths.
+    orientation : "vertical" (band of columns, normal to x), "horizontal"
+        (band of rows, normal to y) or "cross" (both).
+    centre : (row, column) pixel of reference, default the frame centre
+        (n_y // 2, n_x // 2), where a simulated Bragg peak sits.
+    offset_px : (rows, columns) shift of the gap from ``centre``.
+    """
+    detector = detector_model(detector)
+    if centre is None:
+        centre = (int(shape[1]) // 2, int(shape[2]) // 2)
+    position = np.asarray(centre, dtype=int) + np.asarray(offset_px, dtype=int)
+    return gap_planes(shape, orientation, position, (detector.horizontal_gap_px, detector.vertical_gap_px))
+
+
+def expected_counts(intensity, max_counts: float, background: float = 0.0, blur_sigma_px: float = 0.0) -> np.ndarray:
+    """Expected photon counts per voxel, float64 (z, y, x).
+
+    The intensity is scaled so that its maximum is ``max_counts`` photons,
+    blurred by a Gaussian point spread of ``blur_sigma_px`` pixels in the
+    detector plane (y, x; never along the rocking axis z), then a flat
+    ``background`` (photons per voxel) is added.
+    """
+    intensity = np.asarray(intensity, dtype=np.float64)
+    if intensity.ndim != 3:
+        raise ValueError(f"intensity must be 3D (z, y, x), got shape {intensity.shape}")
+    peak = float(intensity.max())
+    if not np.isfinite(peak) or peak <= 0 or intensity.min() < 0:
+        raise ValueError(f"intensity must be finite, non-negative and not all zero (max {peak}, min {intensity.min()})")
+    if max_counts <= 0 or background < 0 or blur_sigma_px < 0:
+        raise ValueError(
+            f"max_counts must be > 0, background and blur_sigma_px >= 0 (got {max_counts}, {background}, {blur_sigma_px})"
+        )
+    expected = intensity * (float(max_counts) / peak)
+    if blur_sigma_px > 0:
+        expected = gaussian_filter(expected, sigma=(0.0, blur_sigma_px, blur_sigma_px), mode="constant")
+    return expected + float(background)
+
+
+def poisson_counts(expected, rng: np.random.Generator) -> np.ndarray:
+    """Poisson photon counts (int32) of the expected counts ``expected`` (any shape)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    if expected.size and expected.max() > 2.0e9:
+        raise ValueError(f"expected counts up to {expected.max():.3g} overflow int32 counts; lower max_counts")
+    return rng.poisson(expected).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class DetectorGeometry:
+    """Random draws of one detector simulation (kept for provenance).
+
+    Attributes
+    ----------
+    max_counts : float, photons in the brightest voxel before noise.
+    orientation : "vertical", "horizontal" or "cross".
+    offset_px : (rows, columns) shift of the gap from the frame centre.
+    """
+
+    max_counts: float
+    orientation: str
+    offset_px: tuple[int, int]
+
+
+def draw_detector_geometry(
+    rng: np.random.Generator,
+    *,
+    max_counts_range=(1.0e4, 1.0e6),
+    orientation_probabilities=None,
+    offset_range_px=(-8, 8),
+) -> DetectorGeometry:
+    """Draw the flux and gap placement of one simulated measurement.
+
+    Parameters
+    ----------
+    rng : numpy Generator.
+    max_counts_range : (low, high) photons; ``max_counts`` is log-uniform in it.
+    orientation_probabilities : mapping orientation -> probability, default
+        {"vertical": 0.4, "horizontal": 0.4, "cross": 0.2}; normalised to sum 1.
+    offset_range_px : (low, high) pixels, inclusive; the row and column
+        offsets of the gap from the frame centre are drawn uniformly and
+        independently in it.
+    """
+    low, high = (float(v) for v in max_counts_range)
+    if not 0 < low <= high:
+        raise ValueError(f"max_counts_range must satisfy 0 < low <= high, got {tuple(max_counts_range)}")
+    probabilities = dict(orientation_probabilities or {"vertical": 0.4, "horizontal": 0.4, "cross": 0.2})
+    unknown = set(probabilities) - set(ORIENTATIONS)
+    weights = np.array([float(probabilities.get(o, 0.0)) for o in ORIENTATIONS])
+    if unknown or np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"orientation_probabilities must map {', '.join(ORIENTATIONS)} to weights >= 0, got {probabilities}")
+    first, last = (int(v) for v in offset_range_px)
+    if first > last:
+        raise ValueError(f"offset_range_px must satisfy low <= high, got {tuple(offset_range_px)}")
+    max_counts = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    orientation = ORIENTATIONS[rng.choice(len(ORIENTATIONS), p=weights / weights.sum())]
+    offset = rng.integers(first, last, size=2, endpoint=True)
+    return DetectorGeometry(max_counts, orientation, (int(offset[0]), int(offset[1])))
+
+
+@dataclass(frozen=True, eq=False)
+class DetectorSimulation:
+    """A simulated measurement.
+
+    Attributes
+    ----------
+    counts : int32 (z, y, x), Poisson counts everywhere (ground truth).
+    gapped : int32 (z, y, x), ``counts`` with the gap voxels set to 0.
+    mask : bool (z, y, x), True in the gap.
+    detector : Detector.
+    geometry : DetectorGeometry, the random draws.
+    background : float, photons per voxel.
+    blur_sigma_px : float, pixels.
+    """
+
+    counts: np.ndarray
+    gapped: np.ndarray
+    mask: np.ndarray
+    detector: Detector
+    geometry: DetectorGeometry
+    background: float
+    blur_sigma_px: float
+
+    def provenance(self) -> dict:
+        """The drawn and fixed parameters as a JSON-ready dict."""
+        return {
+            "detector": asdict(self.detector),
+            **asdict(self.geometry),
+            "background": self.background,
+            "blur_sigma_px": self.blur_sigma_px,
+        }
+
+
+def simulate_detector(
+    intensity,
+    rng: np.random.Generator,
+    *,
+    detector="maxipix",
+    max_counts_range=(1.0e4, 1.0e6),
+    background: float = 0.0,
+    blur_sigma_px: float = 0.0,
+    orientation_probabilities=None,
+    offset_range_px=(-8, 8),
+) -> DetectorSimulation:
+    """Record a Bragg-peak intensity with a detector: counts, gaps and the draws made.
+
+    Parameters
+    ----------
+    intensity : (z, y, x) array, non-negative (any unit; only its shape matters).
+    rng : numpy Generator; draws the geometry (see
+        :func:`draw_detector_geometry`) then the Poisson noise.
+    detector : preset name, mapping or Detector (see :func:`detector_model`).
+    background : photons per voxel.  blur_sigma_px : point spread, pixels.
+    Other parameters: see :func:`draw_detector_geometry`.
+    """
+    detector = detector_model(detector)
+    geometry = draw_detector_geometry(
+        rng, max_counts_range=max_counts_range, orientation_probabilities=orientation_probabilities,
+        offset_range_px=offset_range_px,
+    )
+    counts = poisson_counts(expected_counts(intensity, geometry.max_counts, background, blur_sigma_px), rng)
+    mask = gap_mask(counts.shape, detector, geometry.orientation, offset_px=geometry.offset_px)
+    gapped = np.where(mask, 0, counts).astype(np.int32)
+    return DetectorSimulation(counts, gapped, mask, detector, geometry, float(background), float(blur_sigma_px))

@@ -1,0 +1,16 @@
+"""Rule dataset: assemble the patch shards into one chunked HDF5 split by source, with its card."""
+
+from braggsynth import dataset, io
+from braggsynth.cli import setup_logging
+
+log = setup_logging(snakemake.log[0])
+seed, fractions = snakemake.params.seed, snakemake.params.split_fractions
+counts = dataset.assemble(snakemake.input, snakemake.output.dataset, split_fractions=fractions, seed=seed,
+                          record=io.provenance({"split_fractions": fractions}, seed))
+log.info("patches per split: %s", counts)
+empty = [split for split, fraction in fractions.items() if fraction > 0 and counts.get(split, 0) == 0]
+if empty:
+    raise SystemExit(f"dataset: the {', '.join(empty)} split is empty with {len(snakemake.input)} shards; "
+                     "add particles (shapes.*.count) or change dataset.split_fractions")
+dataset.write_card(dataset.dataset_card(snakemake.output.dataset), snakemake.output.card_json,
+                   snakemake.output.card_markdown)
