@@ -1,8 +1,12 @@
-"""Command-line entry points and the logging set-up shared by the workflow's scripts."""
+"""Command-line entry points and the logging set-up shared by the workflow's scripts.
+
+``braggsynth inpaint INPUT MODEL OUTPUT``: fill the detector gaps of a measured
+intensity with a trained model (see :func:`braggsynth.inpaint.inpaint_main`).
+``braggsynth --version``: the package version.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -26,17 +30,24 @@ def setup_logging(log_path=None) -> logging.Logger:
     return log
 
 
+COMMANDS = {"inpaint": "fill the detector gaps of a measured 3D intensity with a trained model"}
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="braggsynth", description=__doc__)
-    parser.add_argument("--version", action="store_true", help="print the package version")
-    args = parser.parse_args(argv)
-    if args.version:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "inpaint":
+        from .inpaint import inpaint_main
+
+        return inpaint_main(argv[1:])
+    if argv[:1] == ["--version"]:
         from . import __version__
 
         print(__version__)
-    else:
-        parser.print_help()
-    return 0
+        return 0
+    print("usage: braggsynth {inpaint,--version} ...\n")
+    for name, text in COMMANDS.items():
+        print(f"  {name:10s} {text}")
+    return 0 if not argv or argv[0] in ("-h", "--help") else 2
 
 
 if __name__ == "__main__":

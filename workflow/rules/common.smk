@@ -1,4 +1,6 @@
 # Shared helpers: configuration checks and the functions that turn config into samples and paths.
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -32,6 +34,7 @@ wildcard_constraints:
     sample=r"\d{4}",
     pattern=r"\d{2}",
     name=r"[A-Za-z][A-Za-z0-9_-]*",
+    model=r"all|gap\d+",
 
 
 def shape_spec(wildcards):
@@ -100,10 +103,43 @@ def patch_shards():
     return per_pattern("results/patches/{shape}/{sample}_{pattern}.h5") + measured
 
 
+def model_names():
+    if config["train"]["per_gap_width"]:
+        return [f"gap{width}" for width in config["patches"]["gap_widths_px"]]
+    return ["all"]
+
+
+def model_gap_widths(wildcards):
+    """Gap widths a model trains and is evaluated on (None: every width)."""
+    return None if wildcards.model == "all" else [int(wildcards.model.removeprefix("gap"))]
+
+
+def training_settings(wildcards):
+    return {**config["model"], **config["train"], "gap_widths": model_gap_widths(wildcards)}
+
+
+def checkpoint_folder(wildcards):
+    """Resumable checkpoints, kept apart per settings so that a changed config never resumes a stale run."""
+    digest = hashlib.sha256(json.dumps([training_settings(wildcards), config["seed"]], sort_keys=True).encode())
+    return f"results/model/{wildcards.model}/checkpoints-{digest.hexdigest()[:12]}"
+
+
+def held_out_patterns():
+    """Detector recordings of test-split particles, inpainted whole by the evaluation."""
+    from braggsynth.dataset import split_of
+
+    fractions = config["dataset"]["split_fractions"]
+    test = [(shape, sample) for shape, sample in particle_samples()
+            if split_of(f"{shape}/{sample}", config["seed"], fractions) == "test"]
+    paths = [f"results/detector/{shape}/{sample}_00.h5" for shape, sample in test]
+    return paths[: config["evaluate"]["held_out_patterns"]]
+
+
 def final_targets():
     return [
         "results/particles/overview.png",
         *per_particle("results/peaks/{shape}/{sample}.png"),
         "results/dataset/card.md",
         "results/dataset/montage.png",
+        *[f"results/evaluation/{model}/report.md" for model in model_names()],
     ]

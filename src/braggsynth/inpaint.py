@@ -1,0 +1,317 @@
+"""Inpainting of whole measured volumes with the patch model.
+
+The model fills one 32^3 patch whose gap plane passes through its centre.  A
+volume of any shape is filled window by window:
+
+1. *Windows.*  Gap planes are found from the mask: along each axis, the
+   planes of which at least half the voxels are gap; consecutive planes form a
+   stripe.  For each stripe, windows are centred on it along its normal (the
+   way training patches are, :func:`braggsynth.patches.gap_through_centre`)
+   and placed every ``stride`` voxels along the other two axes, the last one
+   flush with the volume's end; where two stripes cross, windows centred on
+   both are added along the remaining axis.  Windows never stick out of the
+   volume (near an edge they are shifted inwards, so the gap is off centre
+   there).  Any gap voxel still uncovered (a partial stripe, a bad pixel) gets
+   a window centred on it.  Every gap voxel is therefore covered.
+2. *Normalisation.*  Each window is normalised on its own measured voxels
+   with :func:`braggsynth.patches.normalise`, exactly as training patches.
+3. *Prediction*, in batches.
+4. *Blending.*  Predictions are brought back to log(I + 1) with
+   :func:`braggsynth.patches.denormalise` and averaged, voxel by voxel, with
+   the weight w(i) w(j) w(k), w(i) = sin^2(pi (i + 1/2) / n) of the voxel's
+   position in each window (a Hann window that is never zero): neighbouring
+   windows fade into one another instead of leaving seams at their borders.
+   A window whose face cuts a stripe (fewer than ``MIN_CONTEXT_PX`` measured
+   voxels between the stripe and a face that is not the volume's edge: the
+   model sees one side of that gap only) gives no weight to that stripe's
+   voxels; every stripe voxel is also in a window that holds its stripe(s)
+   whole, which fills it.  The average is taken of log(I + 1) (the space the
+   model works in), so the result is a weighted geometric-type mean of the
+   intensities.
+5. Only gap voxels are replaced; every other voxel is returned bit for bit.
+
+Volumes smaller than a patch along some axis are padded (with voxels that
+count as unmeasured) and cropped back.  Arrays are (z, y, x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import patches
+
+log = logging.getLogger("braggsynth.inpaint")
+
+#: Fraction of gap voxels above which a plane counts as part of a gap stripe.
+MIN_PLANE_FRACTION = 0.5
+#: Measured voxels a window keeps on each side of a stripe (narrower leaves too little context).
+MIN_CONTEXT_PX = 4
+
+
+def window_positions(size: int, patch_size: int, stride: int) -> list[int]:
+    """Starts 0, stride, 2 stride, ... of windows along an axis of ``size`` voxels, the last flush with the end."""
+    if size <= patch_size:
+        return [0]
+    starts = list(range(0, size - patch_size + 1, stride))
+    if starts[-1] != size - patch_size:
+        starts.append(size - patch_size)
+    return starts
+
+
+def gap_stripes(gap_mask, min_plane_fraction: float = MIN_PLANE_FRACTION) -> list[tuple[int, int, int]]:
+    """Gap stripes of a mask: (axis, first plane, end plane) for each run of mostly-gap planes.
+
+    A plane normal to ``axis`` belongs to a stripe when at least
+    ``min_plane_fraction`` of its voxels are gap; a detector gap in a rocking
+    scan is a stripe normal to y or x through all z.
+    """
+    gap_mask = np.asarray(gap_mask, dtype=bool)
+    stripes = []
+    for axis in range(gap_mask.ndim):
+        others = tuple(a for a in range(gap_mask.ndim) if a != axis)
+        planes = gap_mask.mean(axis=others) >= min_plane_fraction
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], planes.astype(np.int8), [0]])))
+        stripes += [(axis, int(start), int(stop)) for start, stop in zip(edges[::2], edges[1::2])]
+    return stripes
+
+
+def gap_windows(gap_mask, *, patch_size: int = 32, stride: int | None = None,
+                min_plane_fraction: float = MIN_PLANE_FRACTION) -> np.ndarray:
+    """Corners (k, 3) of the windows that cover every gap voxel (placement in the module docstring).
+
+    Parameters
+    ----------
+    gap_mask : (z, y, x) bool, True in the gap; each side at least ``patch_size``.
+    patch_size : int, window side.
+    stride : int, step of the windows along a gap plane (default patch_size // 2).
+    min_plane_fraction : float, see :func:`gap_stripes`.
+
+    Returns
+    -------
+    int64 (k, 3) array of window corners (z, y, x), sorted, each window
+    holding at least one gap voxel.
+
+    Raises
+    ------
+    ValueError when a stripe is wider than patch_size - 2 * MIN_CONTEXT_PX:
+    the model cannot see both sides of it.
+    """
+    gap_mask = np.asarray(gap_mask, dtype=bool)
+    shape = np.array(gap_mask.shape)
+    if gap_mask.ndim != 3 or np.any(shape < patch_size):
+        raise ValueError(f"gap_mask must be 3D with every side >= patch_size {patch_size}, got shape {gap_mask.shape}")
+    stride = patch_size // 2 if stride is None else int(stride)
+    if not 1 <= stride <= patch_size:
+        raise ValueError(f"stride must be between 1 and patch_size {patch_size}, got {stride}")
+    half = patch_size // 2
+
+    def centred(start, stop, axis):
+        corner = start + (stop - start) // 2 - half
+        return int(np.clip(corner, 0, shape[axis] - patch_size))
+
+    stripes = gap_stripes(gap_mask, min_plane_fraction)
+    for axis, start, stop in stripes:
+        if stop - start > patch_size - 2 * MIN_CONTEXT_PX:
+            raise ValueError(f"gap stripe of {stop - start} px normal to axis {'zyx'[axis]} at {start}:{stop} is wider "
+                             f"than a {patch_size}^3 window can fill (at most {patch_size - 2 * MIN_CONTEXT_PX} px)")
+    along = [window_positions(int(n), patch_size, stride) for n in shape]
+    corners = set()
+    for axis, start, stop in stripes:
+        grids = [along[a] if a != axis else [centred(start, stop, axis)] for a in range(3)]
+        corners.update(_product(grids))
+    for i, (axis_a, start_a, stop_a) in enumerate(stripes):
+        for axis_b, start_b, stop_b in stripes[i + 1:]:
+            if axis_a == axis_b:
+                continue
+            grids = [list(p) for p in along]
+            grids[axis_a] = [centred(start_a, stop_a, axis_a)]
+            grids[axis_b] = [centred(start_b, stop_b, axis_b)]
+            corners.update(_product(grids))
+    corners = [c for c in corners if gap_mask[tuple(slice(s, s + patch_size) for s in c)].any()]
+    covered = np.zeros_like(gap_mask)
+    for corner in corners:
+        covered[tuple(slice(s, s + patch_size) for s in corner)] = True
+    for voxel in np.argwhere(gap_mask & ~covered):
+        if covered[tuple(voxel)]:
+            continue
+        corner = tuple(int(c) for c in np.clip(voxel - half, 0, shape - patch_size))
+        corners.append(corner)
+        covered[tuple(slice(s, s + patch_size) for s in corner)] = True
+    return np.array(sorted(set(map(tuple, corners))), dtype=np.int64).reshape(-1, 3)
+
+
+def _product(grids):
+    return set(itertools.product(*grids))
+
+
+def blending_weight(patch_size: int = 32) -> np.ndarray:
+    """(n, n, n) float64 weight w(i) w(j) w(k), w(i) = sin^2(pi (i + 1/2) / n): 1 at the centre, > 0 at the faces."""
+    w = np.sin(np.pi * (np.arange(patch_size) + 0.5) / patch_size) ** 2
+    return w[:, None, None] * w[None, :, None] * w[None, None, :]
+
+
+def _whole_stripes(corner, stripes, patch_size: int, shape) -> np.ndarray:
+    """(n, n, n) 0/1 factor of a window: 0 on the slabs of the stripes that one of its inner faces cuts."""
+    factor = np.ones((patch_size,) * 3)
+    for axis, start, stop in stripes:
+        first, last = start - corner[axis], stop - corner[axis]  # stripe in window coordinates
+        if last <= 0 or first >= patch_size:
+            continue
+        low_face_inside = corner[axis] > 0
+        high_face_inside = corner[axis] + patch_size < shape[axis]
+        if (low_face_inside and first < MIN_CONTEXT_PX) or (high_face_inside and last > patch_size - MIN_CONTEXT_PX):
+            slab = [slice(None)] * 3
+            slab[axis] = slice(max(first, 0), min(last, patch_size))
+            factor[tuple(slab)] = 0.0
+    return factor
+
+
+def _model_patch_size(model, default: int = 32) -> int:
+    shape = getattr(model, "input_shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 5 and shape[1] is not None else default
+
+
+def _predict(model, inputs: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict_on_batch"):
+        out = model.predict_on_batch(inputs)
+    else:
+        out = model(inputs)
+    out = np.asarray(out, dtype=np.float32)
+    return out[..., 0] if out.ndim == 5 else out
+
+
+def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: int | None = None,
+            batch_size: int = 32, progress: bool = True) -> np.ndarray:
+    """Fill the gap voxels of a 3D intensity with the patch model.
+
+    Parameters
+    ----------
+    volume : (z, y, x) array of intensities (photons), finite and >= 0
+        outside the gap; values in the gap are ignored.
+    gap_mask : (z, y, x) bool, True where the volume is to be filled (line
+        or cross gaps, bad pixels).
+    model : a Keras model from :func:`braggsynth.model.build_model` /
+        :func:`braggsynth.model.load_model`, or a path to one, or any callable
+        mapping a (b, n, n, n, 2) float32 batch (normalised patch, mask) to
+        the filled normalised patches (b, n, n, n[, 1]).
+    patch_size : int, side of the model's patches (default: from the Keras
+        model's input shape, else 32).
+    stride : int, step of the windows along the gap planes (default
+        patch_size // 2); 1 reproduces the dense sliding window of Masto et al.
+    batch_size : int, windows per model call.
+    progress : bool, show a progress bar.
+
+    Returns
+    -------
+    (z, y, x) array of the volume's dtype (float32 for integer volumes): the
+    volume with its gap voxels replaced by the blended predictions
+    (module docstring); every other voxel is bit-for-bit the input's.
+    """
+    volume = np.asarray(volume)
+    gap_mask = np.asarray(gap_mask, dtype=bool)
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be 3D (z, y, x), got shape {volume.shape}")
+    if gap_mask.shape != volume.shape:
+        raise ValueError(f"gap_mask shape {gap_mask.shape} differs from volume shape {volume.shape}")
+    measured = volume[~gap_mask]
+    if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
+        raise ValueError("volume must be finite and >= 0 outside the gap")
+    if isinstance(model, (str, Path)):
+        from .model import load_model
+
+        model = load_model(model)
+    if patch_size is None:
+        patch_size = _model_patch_size(model)
+    dtype = volume.dtype if np.issubdtype(volume.dtype, np.floating) else np.dtype(np.float32)
+    result = volume.astype(dtype, copy=True)
+    if not gap_mask.any():
+        return result
+
+    # Pad short axes with unmeasured voxels (seen as gap by the model, never written back).
+    pad = [(0, max(patch_size - n, 0)) for n in volume.shape]
+    work = np.pad(np.where(gap_mask, 0, volume).astype(dtype), pad)
+    unknown = np.pad(gap_mask, pad, constant_values=True)
+    to_fill = np.pad(gap_mask, pad, constant_values=False)
+    corners = gap_windows(to_fill, patch_size=patch_size, stride=stride)
+    stripes = gap_stripes(to_fill)
+    weight = blending_weight(patch_size)
+    # Sums over the windows that hold the voxel's stripes whole, and over all windows (the fallback);
+    # float32 keeps log(I + 1) to 1e-7 relative and halves the memory of large volumes.
+    log_sum, weight_sum, any_log_sum, any_weight_sum = (np.zeros(work.shape, dtype=np.float32) for _ in range(4))
+    bar = tqdm(total=len(corners), unit="window", desc="inpainting", disable=not progress)
+    for first in range(0, len(corners), batch_size):
+        batch = corners[first:first + batch_size]
+        boxes = [tuple(slice(s, s + patch_size) for s in corner) for corner in batch]
+        inputs = np.empty((len(batch), patch_size, patch_size, patch_size, 2), dtype=np.float32)
+        bounds = []
+        for i, box in enumerate(boxes):
+            try:
+                inputs[i, ..., 0], window_bounds = patches.normalise(work[box], unknown[box])
+            except ValueError as error:
+                raise ValueError(f"window at corner {tuple(int(c) for c in batch[i])}: {error}") from None
+            inputs[i, ..., 1] = unknown[box]
+            bounds.append(window_bounds)
+        filled = _predict(model, inputs)
+        for corner, box, prediction, (low, high) in zip(batch, boxes, filled, bounds):
+            logged = np.log1p(patches.denormalise(prediction, low, high))
+            trusted = weight * _whole_stripes(corner, stripes, patch_size, work.shape)
+            log_sum[box] += trusted * logged
+            weight_sum[box] += trusted
+            any_log_sum[box] += weight * logged
+            any_weight_sum[box] += weight
+        bar.update(len(batch))
+    bar.close()
+    crop = tuple(slice(0, n) for n in volume.shape)
+    fallback = weight_sum == 0
+    log_sum[fallback], weight_sum[fallback] = any_log_sum[fallback], any_weight_sum[fallback]
+    blended = np.expm1(log_sum[crop][gap_mask].astype(np.float64) / weight_sum[crop][gap_mask])
+    result[gap_mask] = blended.astype(dtype)
+    assert np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True), \
+        "inpaint changed measured voxels"
+    return result
+
+
+def inpaint_main(argv=None) -> int:
+    """``braggsynth inpaint INPUT MODEL OUTPUT [--key KEY] [--mask-key KEY] [--stride N] ...``
+
+    Reads a measured intensity (:func:`braggsynth.io.read_measured`: CXI/HDF5,
+    .npy, .npz, TIFF), fills every voxel of its mask (the file's mask, or the
+    one given by ``--mask-key``), and writes a CXI file with
+    :func:`braggsynth.io.write_inpainted`.
+    """
+    from . import io
+    from .cli import setup_logging
+    from .model import load_model
+
+    parser = argparse.ArgumentParser(
+        prog="braggsynth inpaint", description="Fill the detector gaps of a measured 3D intensity with a trained model.")
+    parser.add_argument("input", help="measured intensity: CXI/HDF5, .npy, .npz or TIFF stack")
+    parser.add_argument("model", help="trained model (.keras, from braggsynth training)")
+    parser.add_argument("output", help="CXI file to write")
+    parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/data_1/data; .npz default data)")
+    parser.add_argument("--mask-key", help="dataset of the mask of voxels to fill (default: the file's mask)")
+    parser.add_argument("--stride", type=int, default=None, help="step of the windows along the gaps (default 16)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call (default 32)")
+    parser.add_argument("--gap-as-mask", action="store_true",
+                        help="also write the filled voxels as entry_1/data_1/mask (phasing programs then ignore "
+                             "the inpainted values there)")
+    parser.add_argument("--log", help="log file")
+    args = parser.parse_args(argv)
+    logger = setup_logging(args.log)
+    intensity, mask = io.read_measured(args.input, args.key, args.mask_key)
+    if mask is None:
+        parser.error(f"{args.input}: has no mask; give the gap with --mask-key")
+    logger.info("%s: %s voxels, %d to fill (%.2f %%)", args.input, "x".join(map(str, intensity.shape)),
+                int(mask.sum()), 100 * mask.mean())
+    filled = inpaint(intensity, mask, load_model(args.model), stride=args.stride, batch_size=args.batch_size)
+    record = io.provenance({"input": str(args.input), "key": args.key, "mask_key": args.mask_key,
+                            "model": str(args.model), "stride": args.stride})
+    io.write_inpainted(args.output, filled, mask, model_path=args.model, gap_as_mask=args.gap_as_mask, record=record)
+    logger.info("wrote %s", args.output)
+    return 0

@@ -1,0 +1,50 @@
+# The inpainting model: training and evaluation against classic baselines.
+
+
+rule train:
+    input:
+        "results/dataset/patches.h5",
+    output:
+        model="results/model/{model}/best.keras",
+        history="results/model/{model}/history.csv",
+        curve="results/model/{model}/learning_curve.png",
+    params:
+        settings=training_settings,
+        checkpoints=checkpoint_folder,
+        seed=config["seed"],
+    log:
+        "logs/train/{model}.log",
+    benchmark:
+        "benchmarks/train/{model}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule evaluate:
+    input:
+        model="results/model/{model}/best.keras",
+        dataset="results/dataset/patches.h5",
+        patterns=held_out_patterns(),
+    output:
+        report="results/evaluation/{model}/report.md",
+        metrics="results/evaluation/{model}/metrics.csv",
+        figure="results/evaluation/{model}/slices.png",
+    params:
+        settings=config["evaluate"],
+        gap_widths=model_gap_widths,
+    log:
+        "logs/evaluate/{model}.log",
+    benchmark:
+        "benchmarks/evaluate/{model}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/evaluate.py"
