@@ -191,14 +191,8 @@ def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversam
     """
     amplitude = np.asarray(amplitude)
     with atomic_h5(path) as h5:
-        h5.create_dataset("cxi_version", data=150)
-        entry = h5.create_group("entry_1")
-        entry.attrs["NX_class"] = "NXentry"
-        data = entry.create_group("data_1")
-        data.attrs["NX_class"] = "NXdata"
-        data.attrs["signal"] = "data"
-        data.create_dataset("data", data=(np.abs(amplitude) ** 2).astype(np.float32),
-                            chunks=True, compression="gzip", compression_opts=4, shuffle=True)
+        entry = _write_cxi_entry(h5, np.abs(amplitude) ** 2)
+        data = entry["data_1"]
         if amplitude_dtype != "none":
             data.create_dataset("amplitude", data=amplitude.astype(amplitude_dtype), chunks=True)
         result = entry.create_group("result_1")
@@ -487,21 +481,10 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
     if filled_mask.shape != intensity.shape:
         raise ValueError(f"filled_mask shape {filled_mask.shape} does not match intensity shape {intensity.shape}")
     with atomic_h5(path) as h5:
-        h5.create_dataset("cxi_version", data=150)
-        entry = h5.create_group("entry_1")
-        entry.attrs["NX_class"] = "NXentry"
-        data = entry.create_group("data_1")
-        data.attrs["NX_class"] = "NXdata"
-        data.attrs["signal"] = "data"
+        entry = _write_cxi_entry(h5, intensity, filled_mask if gap_as_mask else None, record)
+        data = entry["data_1"]
         data.attrs["inpainted"] = True
         data.attrs["inpainting_model"] = "" if model_path is None else str(model_path)
         data.attrs["inpainted_voxels"] = int(filled_mask.sum())
-        data.create_dataset("data", data=intensity.astype(np.float32), chunks=True,
-                            compression="gzip", compression_opts=4, shuffle=True)
         data.create_dataset("inpainted_mask", data=filled_mask.astype(np.uint8), chunks=True,
                             compression="gzip", compression_opts=4)
-        if gap_as_mask:
-            data.create_dataset("mask", data=filled_mask.astype(np.uint8), chunks=True,
-                                compression="gzip", compression_opts=4)
-        if record is not None:
-            write_json_attr(entry, "provenance", record)
