@@ -483,7 +483,7 @@ def bragg_peak(
     shape=(128, 128, 128),
     *,
     backend: str = "auto",
-    tolerance: float = 1e-9,
+    tolerance: float = 1e-6,
     threads: int | None = None,
 ) -> np.ndarray:
     """Complex amplitude F(q) = sum_j exp(2 pi i q . r_j) on the grid q = G + B k.
