@@ -46,17 +46,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def scheduled_jobs(workdir: Path) -> set[tuple[str, ...]]:
-    """(rule, *wildcard values) of every job a dry run would execute."""
+    """(rule, *wildcard values) of every job a dry run would execute (grouped jobs included)."""
     out = snakemake(workdir, "--dry-run")
-    text = out.stdout + out.stderr
-    jobs = set()
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", text):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
-        if not rule:
-            continue
-        wildcards = re.search(r"^\s+wildcards: (.+)$", block, re.M)
-        values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", ")) if wildcards else ()
-        jobs.add((rule.group(1), *values))
+    jobs, rule, values = set(), None, ()
+    for line in (out.stdout + out.stderr).splitlines() + ["rule end:"]:
+        started = re.match(r"^\s*(?:local)?rule (\w+):", line)
+        if started:
+            if rule is not None:
+                jobs.add((rule, *values))
+            rule, values = started.group(1), ()
+        wildcards = re.match(r"^\s+wildcards: (.+)$", line)
+        if wildcards and rule is not None:
+            values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", "))
     return jobs
 
 

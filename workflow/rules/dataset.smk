@@ -9,6 +9,8 @@ rule detector:
     params:
         detector=config["detector"],
         seed=config["seed"],
+    group:
+        "simulate"
     log:
         "logs/detector/{shape}/{sample}_{pattern}.log",
     conda:
@@ -27,6 +29,8 @@ rule simulated_patches:
         patch_count=config["patches"]["per_pattern"],
         element=lambda wildcards: config["shapes"][wildcards.shape]["element"],
         seed=config["seed"],
+    group:
+        "simulate"
     log:
         "logs/simulated_patches/{shape}/{sample}_{pattern}.log",
     conda:

@@ -7,6 +7,8 @@ rule build_particle:
     params:
         spec=shape_spec,
         seed=config["seed"],
+    group:
+        "simulate"
     log:
         "logs/build_particle/{shape}/{sample}.log",
     conda:
@@ -22,6 +24,8 @@ rule relax_particle:
         "results/relaxed/{shape}/{sample}.h5",
     params:
         relax=relax_settings(),
+    group:
+        "simulate"
     log:
         "logs/relax_particle/{shape}/{sample}.log",
     benchmark:

@@ -9,6 +9,8 @@ rule bragg_peak:
     params:
         peaks=peak_settings(),
         seed=config["seed"],
+    group:
+        "simulate"
     log:
         "logs/bragg_peak/{shape}/{sample}_{pattern}.log",
     benchmark:
