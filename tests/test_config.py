@@ -115,3 +115,14 @@ def test_unknown_backend_is_refused_by_the_schema():
     config = {"shapes": {"c": CUBE}, "peaks": {"backend": "gpu-magic"}}
     assert schema_error(config, SCHEMA) == (
         "peaks.backend: 'gpu-magic' is not one of auto, finufft, cufinufft, direct, pynx")
+
+
+def test_split_fractions_must_sum_to_one():
+    config = peaks_config()
+    config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": "maxipix",
+                            "orientation_probabilities": {"vertical": 1.0}},
+                  patches={"size": 32, "gap_widths_px": [6]}, experimental=[],
+                  dataset={"split_fractions": {"train": 8, "validation": 1, "test": 1}})
+    config["peaks"]["grid"] = [128, 128, 128]
+    with pytest.raises(ConfigError, match=r"^dataset.split_fractions: they sum to 10, not 1$"):
+        check_config(config)

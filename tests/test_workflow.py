@@ -120,7 +120,7 @@ def test_training_and_evaluation_report(finished_run):
     history = (model_dir / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2  # header and two epochs
     assert (model_dir / "learning_curve.png").stat().st_size > 5_000
-    assert list(model_dir.glob("checkpoints-*/last.keras"))  # kept for resuming an interrupted training
+    assert list(model_dir.glob("checkpoints-*/dataset-*/last.keras"))  # kept for resuming an interrupted training
     report = (finished_run / "results" / "evaluation" / "all" / "report.md").read_text()
     for method in ("model", "zero", "linear", "biharmonic"):
         assert f"| {method} |" in report

@@ -95,8 +95,9 @@ def check_training_set(config: dict) -> None:
         names.add(entry["name"])
         if not Path(entry["path"]).is_file():
             raise ConfigError(f"experimental[{i}].path: {entry['path']}: no such file")
-    if sum(config["dataset"]["split_fractions"].values()) <= 0:
-        raise ConfigError("dataset.split_fractions: at least one must be positive")
+    total = sum(config["dataset"]["split_fractions"].values())
+    if not np.isclose(total, 1.0):
+        raise ConfigError(f"dataset.split_fractions: they sum to {total:g}, not 1")
 
 
 def check_peaks(config: dict) -> None:

@@ -52,6 +52,11 @@ def _check_fractions(split_fractions) -> dict:
     return fractions
 
 
+def source_id(shape: str, sample: str) -> str:
+    """The source of a simulated particle's patches (all its patterns): never split across train/validation/test."""
+    return f"{shape}/{sample}"
+
+
 def split_of(source_id: str, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS) -> str:
     """The split of a source: a uniform number hashed from (seed, source id) cut at the cumulative fractions."""
     fractions = _check_fractions(split_fractions)

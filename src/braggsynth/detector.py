@@ -209,7 +209,7 @@ class DetectorGeometry:
 def draw_detector_geometry(
     rng: np.random.Generator,
     *,
-    max_counts_range=(1.0e4, 1.0e6),
+    max_counts_range=(1.0e4, 1.0e7),
     orientation_probabilities=None,
     offset_range_px=(-8, 8),
 ) -> DetectorGeometry:
@@ -280,7 +280,7 @@ def simulate_detector(
     rng: np.random.Generator,
     *,
     detector="maxipix",
-    max_counts_range=(1.0e4, 1.0e6),
+    max_counts_range=(1.0e4, 1.0e7),
     background: float = 0.0,
     blur_sigma_px: float = 0.0,
     orientation_probabilities=None,

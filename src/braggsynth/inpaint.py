@@ -272,8 +272,8 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     log_sum[fallback], weight_sum[fallback] = any_log_sum[fallback], any_weight_sum[fallback]
     blended = np.expm1(log_sum[crop][gap_mask].astype(np.float64) / weight_sum[crop][gap_mask])
     result[gap_mask] = blended.astype(dtype)
-    assert np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True), \
-        "inpaint changed measured voxels"
+    if not np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True):
+        raise RuntimeError("inpaint changed measured voxels")
     return result
 
 

@@ -97,9 +97,9 @@ def relax(
     *,
     fixed: np.ndarray | None = None,
     energy_tolerance: float = 1e-10,
-    force_tolerance: float = 1e-6,
-    max_iterations: int = 10000,
-    max_evaluations: int = 100000,
+    force_tolerance: float = 1e-4,
+    max_iterations: int = 5000,
+    max_evaluations: int = 50000,
     threads: int = 1,
 ) -> Relaxation:
     """Minimise the EAM energy of a cluster of one FCC element.

@@ -115,11 +115,17 @@ def rotation_matrix(angles_deg) -> np.ndarray:
 
 
 def random_rotation(rng: np.random.Generator, max_angle_deg: float) -> np.ndarray:
-    """A rotation by an angle drawn uniformly in [0, max_angle_deg] about a uniformly random axis.
+    """A random rotation of at most ``max_angle_deg`` about a uniformly random axis.
 
     Used to give each pattern its own orientation of the q grid relative to
-    the crystal.  Returns a (3, 3) float64 array.
+    the crystal.  With max_angle_deg >= 180 the orientation is uniform over
+    SO(3) (Haar measure); below, the angle is drawn uniformly in
+    [0, max_angle_deg].  Returns a (3, 3) float64 array.
     """
+    if max_angle_deg >= 180:
+        from scipy.spatial.transform import Rotation
+
+        return Rotation.random(random_state=rng).as_matrix()
     axis = rng.standard_normal(3)
     while np.linalg.norm(axis) < 1e-12:
         axis = rng.standard_normal(3)

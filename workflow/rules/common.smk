@@ -31,8 +31,8 @@ except ConfigError as error:
 
 wildcard_constraints:
     shape=r"[A-Za-z][A-Za-z0-9_-]*",
-    sample=r"\d{4}",
-    pattern=r"\d{2}",
+    sample=r"\d\d\d\d+",
+    pattern=r"\d\d+",
     name=r"[A-Za-z][A-Za-z0-9_-]*",
     model=r"all|gap\d+",
 
@@ -126,11 +126,11 @@ def checkpoint_folder(wildcards):
 
 def held_out_patterns():
     """Detector recordings of test-split particles, inpainted whole by the evaluation."""
-    from braggsynth.dataset import split_of
+    from braggsynth.dataset import source_id, split_of
 
     fractions = config["dataset"]["split_fractions"]
     test = [(shape, sample) for shape, sample in particle_samples()
-            if split_of(f"{shape}/{sample}", config["seed"], fractions) == "test"]
+            if split_of(source_id(shape, sample), config["seed"], fractions) == "test"]
     paths = [f"results/detector/{shape}/{sample}_00.h5" for shape, sample in test]
     return paths[: config["evaluate"]["held_out_patterns"]]
 

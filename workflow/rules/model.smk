@@ -37,6 +37,7 @@ rule evaluate:
     params:
         settings=config["evaluate"],
         gap_widths=model_gap_widths,
+        patch_size=config["patches"]["size"],
     log:
         "logs/evaluate/{model}.log",
     benchmark:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from braggsynth.cli import setup_logging
-from braggsynth import evaluate, io  # noqa: I001
+from braggsynth import evaluate, inpaint, io  # noqa: I001
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
@@ -20,7 +20,10 @@ volumes = []
 for path in snakemake.input.patterns:
     recording = io.read_detector_pattern(path)
     width = gap_width_px(recording["mask"])
-    if gap_widths is None or width in gap_widths:
+    widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
+    if width > widest:
+        log.warning("%s: its %d px gap is wider than %d px patches can fill; not evaluated", path, width, widest)
+    elif gap_widths is None or width in gap_widths:
         volumes.append({"name": f"{Path(path).parent.name}/{Path(path).stem}",
                         "intensity": recording["counts"].astype(np.float32), "gap_mask": recording["mask"],
                         "gap_width_px": width})

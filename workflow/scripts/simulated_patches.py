@@ -1,6 +1,6 @@
 """Rule simulated_patches: patches of a simulated recording, with a gap plane through each centre."""
 
-from braggsynth import io, patches, seeds
+from braggsynth import dataset, io, patches, seeds
 from braggsynth.cli import setup_logging
 
 log = setup_logging(snakemake.log[0])
@@ -13,7 +13,7 @@ made = patches.make_patches(
 )
 log.info("%d patches of %d^3", len(made["input"]), settings["size"])
 io.write_patch_shard(
-    snakemake.output[0], made, source_id=f"{wildcards.shape}/{wildcards.sample}", origin="simulated",
+    snakemake.output[0], made, source_id=dataset.source_id(wildcards.shape, wildcards.sample), origin="simulated",
     shape_name=wildcards.shape, element=snakemake.params.element,
     record=io.provenance({"patches": settings, "count": snakemake.params.patch_count}, seed),
 )

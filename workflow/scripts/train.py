@@ -1,17 +1,22 @@
 """Rule train: train the inpainting model on the dataset, resuming from its checkpoints after an interruption."""
 
+import hashlib
 import shutil
 from pathlib import Path
 
 from braggsynth.cli import setup_logging
-from braggsynth import model  # noqa: I001 - before keras: it enables TensorFlow's fast CPU kernels
+from braggsynth import io, model  # noqa: I001 - model before keras: it enables TensorFlow's fast CPU kernels
 
 log = setup_logging(snakemake.log[0])
 settings = dict(snakemake.params.settings)
-folder = Path(snakemake.params.checkpoints)
 per_width = settings.pop("per_gap_width")
+# Checkpoints belong to one dataset file: a rebuilt dataset starts a new training, an interrupted one resumes.
+stat = Path(snakemake.input[0]).stat()
+dataset_key = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+folder = Path(snakemake.params.checkpoints) / f"dataset-{dataset_key}"
 log.info("training %s (one model per gap width: %s) in %s", snakemake.wildcards.model, per_width, folder)
 model.train(snakemake.input[0], folder, seed=snakemake.params.seed, verbose=2, **settings)
 for name, target in (("best.keras", snakemake.output.model), ("history.csv", snakemake.output.history),
                      ("learning_curve.png", snakemake.output.curve)):
-    shutil.copyfile(folder / name, target)
+    with io.atomic_path(target) as tmp:
+        shutil.copyfile(folder / name, tmp)
