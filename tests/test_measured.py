@@ -123,3 +123,17 @@ def test_reference_reconstruction_makes_a_measured_like_peak_and_patches(shared_
     for z, y, x in made["corner"]:
         assert not mask[z:z + 32, y:y + 32, x:x + 32].any()
     assert np.all(np.isfinite(made["input"])) and made["input"].max() == pytest.approx(1.0)
+
+
+def test_read_object_names_file_and_key(tmp_path):
+    from braggsynth import io as bio
+
+    path = tmp_path / "object.cxi"
+    with bio.atomic_h5(path) as h5:
+        h5["entry_1/image_1/data"] = np.ones((1, 4, 5, 6), dtype=np.complex64)
+        h5["real"] = np.ones((4, 5, 6))
+    assert bio.read_object(path).shape == (1, 4, 5, 6)
+    with pytest.raises(bio.DataFileError, match="object.cxi: no dataset 'missing'"):
+        bio.read_object(path, "missing")
+    with pytest.raises(bio.DataFileError, match=r"object.cxi\[real\]: float64 array .* is not a complex 3D object"):
+        bio.read_object(path, "real")

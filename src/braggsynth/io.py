@@ -341,6 +341,22 @@ def _check_measured(data, mask, where: str):
     return intensity, mask
 
 
+def read_object(path, key: str | None = None) -> np.ndarray:
+    """Read a reconstructed complex object (default key ``entry_1/image_1/data``, CXI as PyNX writes it).
+
+    Returns the array as stored: (z, y, x) or (modes, z, y, x), complex.
+    DataFileError naming the file and key when it is missing or not complex.
+    """
+    key = key or "entry_1/image_1/data"
+    with open_h5(path) as h5:
+        if not isinstance(h5.get(key), h5py.Dataset):
+            raise DataFileError(f"{path}: no dataset {key!r}")
+        data = h5[key][()]
+    if data.dtype.kind != "c" or data.ndim not in (3, 4):
+        raise DataFileError(f"{path}[{key}]: {data.dtype} array of shape {data.shape} is not a complex 3D object")
+    return data
+
+
 def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = None) -> None:
     """Write a 3D intensity (and mask) the way CXI files are laid out (PyNX, cdiutils read it).
 

@@ -1,6 +1,5 @@
 """Rule measured_intensity: a user's measured peak (or the peak of a reconstructed object) as CXI with its mask."""
 
-import h5py
 import numpy as np
 
 from braggsynth import detector, io, measured, seeds
@@ -9,11 +8,7 @@ from braggsynth.cli import setup_logging
 log = setup_logging(snakemake.log[0])
 entry, seed = snakemake.params.entry, snakemake.params.seed
 if entry["object"]:
-    with io.open_h5(entry["path"]) as h5:
-        key = entry["key"] or "entry_1/image_1/data"
-        if not isinstance(h5.get(key), h5py.Dataset):
-            raise io.DataFileError(f"{entry['path']}: no dataset {key!r}")
-        obj = h5[key][()]
+    obj = io.read_object(entry["path"], entry["key"])
     rng = seeds.rng(seed, "measured_intensity", entry["name"])
     intensity = measured.peak_from_object(obj, entry["object_grid"])
     counts = detector.poisson_counts(detector.expected_counts(intensity, entry["max_counts"]), rng)
