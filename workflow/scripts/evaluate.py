@@ -1,10 +1,15 @@
 """Rule evaluate: the model against classic baselines on the test split and on whole held-out patterns."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from braggsynth.cli import setup_logging
+# TensorFlow reads its thread pools' sizes once, at import: keep them to the rule's threads
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
+
+from braggsynth.cli import setup_logging  # noqa: E402
 from braggsynth import evaluate, inpaint, io  # noqa: I001
 
 log = setup_logging(snakemake.log[0])

@@ -1,10 +1,15 @@
 """Rule train: train the inpainting model on the dataset, resuming from its checkpoints after an interruption."""
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
-from braggsynth.cli import setup_logging
+# TensorFlow reads its thread pools' sizes once, at import: keep them to the rule's threads
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
+
+from braggsynth.cli import setup_logging  # noqa: E402
 from braggsynth import io, model  # noqa: I001 - model before keras: it enables TensorFlow's fast CPU kernels
 
 log = setup_logging(snakemake.log[0])
