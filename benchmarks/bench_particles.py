@@ -51,15 +51,7 @@ except ImportError:  # not installed: use the source tree next to this script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from braggsynth import relax, shapes
 
-SPEC = {
-    "kind": "wulff",
-    "element": "Au",
-    "surface_energies": [
-        {"hkl": [1, 1, 1], "energy": 1.28},
-        {"hkl": [1, 0, 0], "energy": 1.63},
-        {"hkl": [1, 1, 0], "energy": 1.70},
-    ],
-}
+SPEC = shapes.AU_WULFF
 RELAX_SETTINGS = dict(energy_tolerance=1e-10, force_tolerance=1e-4, max_iterations=5000, max_evaluations=50000)
 LATTICE_CONSTANT = 4.08  # Angstrom, Au
 

@@ -31,15 +31,6 @@ import tracemalloc
 
 import numpy as np
 
-AU_WULFF = {
-    "kind": "wulff",
-    "element": "Au",
-    "surface_energies": [
-        {"hkl": [1, 1, 1], "energy": 1.28},
-        {"hkl": [1, 0, 0], "energy": 1.63},
-        {"hkl": [1, 1, 0], "energy": 1.70},
-    ],
-}
 GIB = 1024.0**3
 
 
@@ -97,7 +88,7 @@ def measure(target_atoms: float, options: dict) -> list[dict]:
     a = shapes.lattice_constant("Au")
     size_nm = size_for_atoms(target_atoms, a)
     start = time.perf_counter()
-    atoms = shapes.build_particle(AU_WULFF, size_nm=size_nm)
+    atoms = shapes.build_particle(shapes.AU_WULFF, size_nm=size_nm)
     build_s = time.perf_counter() - start
     positions = atoms.positions + rng.normal(0.0, options["displacement"], size=atoms.positions.shape)
     del atoms

@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from braggsynth import shapes
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-AU_SURFACE_ENERGIES = [
-    {"hkl": [1, 1, 1], "energy": 1.28},
-    {"hkl": [1, 0, 0], "energy": 1.63},
-    {"hkl": [1, 1, 0], "energy": 1.70},
-]
+AU_SURFACE_ENERGIES = [dict(entry) for entry in shapes.AU_SURFACE_ENERGIES]
 
 
 def copy_workflow(destination: Path, config: dict) -> Path:

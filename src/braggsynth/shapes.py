@@ -29,6 +29,16 @@ SUPPORTED_ELEMENTS = ("Au", "Ag", "Cu", "Ni", "Pd", "Pt")
 
 SHAPE_KINDS = ("cube", "octahedron", "wulff", "winterbottom", "facets")
 
+#: Au surface energies (J/m^2, Vitos et al. 1998) of the {111}, {100} and {110} facets.
+AU_SURFACE_ENERGIES = (
+    {"hkl": [1, 1, 1], "energy": 1.28},
+    {"hkl": [1, 0, 0], "energy": 1.63},
+    {"hkl": [1, 1, 0], "energy": 1.70},
+)
+
+#: The equilibrium (Wulff) shape of Au, used by the benchmarks.
+AU_WULFF = {"kind": "wulff", "element": "Au", "surface_energies": list(AU_SURFACE_ENERGIES)}
+
 # Lattice sites of the conventional FCC cell, in units of the lattice constant.
 _FCC_BASIS = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
