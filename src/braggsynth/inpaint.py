@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import patches
+from . import io, patches
 
 log = logging.getLogger("braggsynth.inpaint")
 
@@ -215,10 +215,7 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     """
     volume = np.asarray(volume)
     gap_mask = np.asarray(gap_mask, dtype=bool)
-    if volume.ndim != 3:
-        raise ValueError(f"volume must be 3D (z, y, x), got shape {volume.shape}")
-    if gap_mask.shape != volume.shape:
-        raise ValueError(f"gap_mask shape {gap_mask.shape} differs from volume shape {volume.shape}")
+    io.check_volume(volume, gap_mask, volume_name="volume", mask_name="gap_mask")
     measured = volume[~gap_mask]
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
@@ -285,7 +282,6 @@ def inpaint_main(argv=None) -> int:
     one given by ``--mask-key``), and writes a CXI file with
     :func:`braggsynth.io.write_inpainted`.
     """
-    from . import io
     from .cli import setup_logging
     from .model import load_model
 

@@ -341,6 +341,14 @@ def _check_measured(data, mask, where: str):
     return intensity, mask
 
 
+def check_volume(volume, mask=None, *, volume_name: str = "intensity", mask_name: str = "mask") -> None:
+    """ValueError unless ``volume`` is 3D (z, y, x) and ``mask`` (if given) has its shape."""
+    if np.ndim(volume) != 3:
+        raise ValueError(f"{volume_name} must be 3D (z, y, x), got shape {np.shape(volume)}")
+    if mask is not None and np.shape(mask) != np.shape(volume):
+        raise ValueError(f"{mask_name} shape {np.shape(mask)} does not match {volume_name} shape {np.shape(volume)}")
+
+
 def read_object(path, key: str | None = None) -> np.ndarray:
     """Read a reconstructed complex object (default key ``entry_1/image_1/data``, CXI as PyNX writes it).
 
@@ -366,10 +374,7 @@ def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = Non
     attribute ``provenance`` (JSON) on ``entry_1`` when ``record`` is given.
     """
     intensity = np.asarray(intensity)
-    if intensity.ndim != 3:
-        raise ValueError(f"intensity must be 3D (z, y, x), got shape {intensity.shape}")
-    if mask is not None and np.shape(mask) != intensity.shape:
-        raise ValueError(f"mask shape {np.shape(mask)} does not match intensity shape {intensity.shape}")
+    check_volume(intensity, mask)
     with atomic_h5(path) as h5:
         _write_cxi_entry(h5, intensity, mask, record)
 
@@ -492,10 +497,7 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
     """
     intensity = np.asarray(intensity)
     filled_mask = np.asarray(filled_mask, dtype=bool)
-    if intensity.ndim != 3:
-        raise ValueError(f"intensity must be 3D (z, y, x), got shape {intensity.shape}")
-    if filled_mask.shape != intensity.shape:
-        raise ValueError(f"filled_mask shape {filled_mask.shape} does not match intensity shape {intensity.shape}")
+    check_volume(intensity, filled_mask, mask_name="filled_mask")
     with atomic_h5(path) as h5:
         entry = _write_cxi_entry(h5, intensity, filled_mask if gap_as_mask else None, record)
         data = entry["data_1"]
