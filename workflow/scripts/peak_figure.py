@@ -6,7 +6,8 @@ from braggsynth import figures, io
 from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
-peaks = [(Path(path).stem, io.read_peak(path)["intensity"]) for path in snakemake.input]
-reflection = io.read_peak(snakemake.input[0])["reflection"].tolist()
+read = [(Path(path).stem, io.read_peak(path)) for path in snakemake.input]
+peaks = [(name, peak["intensity"]) for name, peak in read]
+reflection = read[0][1]["reflection"].tolist()
 figures.peak_slices(peaks, snakemake.output[0], title=f"{snakemake.wildcards.shape}/{snakemake.wildcards.sample}, "
                     f"reflection {reflection}")
