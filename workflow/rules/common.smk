@@ -37,9 +37,14 @@ wildcard_constraints:
     model=r"all|gap\d+",
 
 
+def without(settings, *keys):
+    """``settings`` less the keys that do not change a rule's numbers (so they never mark outputs stale)."""
+    return {key: value for key, value in settings.items() if key not in keys}
+
+
 def shape_spec(wildcards):
     """What defines a particle of this shape: its spec without the count (raising it adds particles)."""
-    return {key: value for key, value in config["shapes"][wildcards.shape].items() if key != "count"}
+    return without(config["shapes"][wildcards.shape], "count")
 
 
 def particle_samples():
@@ -54,12 +59,12 @@ def per_particle(pattern):
 
 def relax_settings():
     """The minimiser settings that change the result (threads do not)."""
-    return {key: value for key, value in config["relax"].items() if key != "threads"}
+    return without(config["relax"], "threads")
 
 
 def peak_settings():
     """The peak settings that change the numbers (threads do not; the pattern count adds patterns)."""
-    return {key: value for key, value in config["peaks"].items() if key not in ("threads", "patterns_per_particle")}
+    return without(config["peaks"], "threads", "patterns_per_particle")
 
 
 def patterns():
@@ -82,7 +87,7 @@ def per_pattern(pattern):
 
 def patch_settings():
     """The patch settings that change every patch (the counts only add or remove patches)."""
-    return {key: value for key, value in config["patches"].items() if key in ("size", "gap_widths_px", "cross_probability")}
+    return without(config["patches"], "per_pattern", "experimental_fraction")
 
 
 def experimental_entry(wildcards):
