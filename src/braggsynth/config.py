@@ -9,12 +9,14 @@ shape kind does not use, ranges given backwards).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import shapes
+from . import detector, scattering, shapes
 
 KIND_KEYS = {
     "cube": set(),
@@ -65,10 +67,6 @@ def check_config(config: dict) -> None:
 
 def check_training_set(config: dict) -> None:
     """Detector, experimental data, patches and dataset settings."""
-    from pathlib import Path
-
-    from . import detector
-
     low, high = config["detector"]["max_counts"]
     if low > high:
         raise ConfigError(f"detector.max_counts: minimum {low} is larger than maximum {high}")
@@ -101,8 +99,6 @@ def check_training_set(config: dict) -> None:
 
 
 def check_peaks(config: dict) -> None:
-    from . import scattering
-
     peaks = config["peaks"]
     try:
         scattering.reciprocal_vector(peaks["reflection"], 4.0)
