@@ -1,7 +1,7 @@
 """Command-line entry points and the logging set-up shared by the workflow's scripts.
 
-``braggsynth inpaint INPUT MODEL OUTPUT``: fill the detector gaps of a measured
-intensity with a trained model (see :func:`braggsynth.inpaint.inpaint_main`).
+``braggsynth inpaint INPUT OUTPUT [--model PATH]``: fill the detector gaps of a
+measured intensity with the shipped model or a trained one (see :func:`braggsynth.inpaint.inpaint_main`).
 ``braggsynth --version``: the package version.
 """
 

@@ -91,7 +91,7 @@ def check_training_set(config: dict) -> None:
         if entry["name"] in names:
             raise ConfigError(f"experimental[{i}].name: {entry['name']!r} is used twice")
         names.add(entry["name"])
-        if not Path(entry["path"]).is_file():
+        if not Path(entry["path"]).is_file() and not entry["optional"]:
             raise ConfigError(f"experimental[{i}].path: {entry['path']}: no such file")
     total = sum(config["dataset"]["split_fractions"].values())
     if not np.isclose(total, 1.0):

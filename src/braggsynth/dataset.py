@@ -1,16 +1,20 @@
 """Assemble patch shards into one training set with train / validation / test splits.
 
 A shard holds the patches of one *source* (a simulated pattern or a measured
-file, see :func:`braggsynth.io.write_patch_shard`).  Whole sources go to one
-split, chosen from a hash of (seed, source id): a source never appears in two
-splits, and adding sources never moves the existing ones.
+file, see :func:`braggsynth.io.write_patch_shard`).  Whole simulated sources go
+to one split, chosen from a hash of (seed, source id): a source never appears
+in two splits, and adding sources never moves the existing ones.  Measured
+sources always go to ``train``: their patches come from the half of the file
+that the evaluation never scores (:func:`braggsynth.measured.fit_region`).
 
 The copy streams through :mod:`dask` in blocks of a few patches, so memory
 does not grow with the size of the set.  Output layout (HDF5)::
 
     /attrs: seed, split_fractions, patch_shape, compression, provenance (JSON)
     /<split>/input         float32 (n, s, s, s)  normalised gapped patches
-    /<split>/target        float32 (n, s, s, s)  normalised truth
+    /<split>/target        float32 (n, s, s, s)  normalised truth (counts)
+    /<split>/expected      float32 (n, s, s, s)  normalised expected counts (noise-free truth;
+                                                 the counts again for measured patches)
     /<split>/mask          bool    (n, s, s, s)  gap
     /<split>/gap_width_px  int16   (n,)
     /<split>/source_index  int32   (n,)          row of <split>/sources
@@ -120,7 +124,8 @@ def assemble(shard_paths, output_path, *, split_fractions=DEFAULT_SPLIT_FRACTION
             raise io.DataFileError(f"{info['shard']}: patches of shape {info['patch_shape']}, expected {patch_shape}")
     members = {name: [] for name in SPLITS}
     for info in sorted(infos, key=lambda i: (i["source_id"], i["shard"])):
-        members[split_of(info["source_id"], seed, fractions)].append(info)
+        split = "train" if info["origin"] == "experimental" else split_of(info["source_id"], seed, fractions)
+        members[split].append(info)
 
     counts = {}
     with io.atomic_path(output_path) as tmp, h5py.File(tmp, "w") as out:
@@ -147,7 +152,7 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
         first += source["count"]
     group.create_dataset("sources", data=table)
     targets = {}
-    for name, dtype in (("input", np.float32), ("target", np.float32), ("mask", bool)):
+    for name, dtype in (("input", np.float32), ("target", np.float32), ("expected", np.float32), ("mask", bool)):
         targets[name] = group.create_dataset(
             name, shape=(total,) + patch_shape, maxshape=(None,) + patch_shape, dtype=dtype,
             chunks=(chunk_patches,) + patch_shape, compression=compression, compression_opts=compression_opts,
@@ -165,7 +170,7 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
             for row, handle in zip(batch, handles):
                 if sources[row]["count"] == 0:
                     continue
-                for name in ("input", "target", "mask"):
+                for name in ("input", "target", "expected", "mask"):
                     arrays[name].append(da.from_array(handle[name], chunks=(block_patches,) + patch_shape))
                 arrays["gap_width_px"].append(da.from_array(handle["gap_width_px"]).astype(np.int16))
                 arrays["source_index"].append(da.full(sources[row]["count"], row, dtype=np.int32))

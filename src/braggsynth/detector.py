@@ -249,6 +249,8 @@ class DetectorSimulation:
     Attributes
     ----------
     counts : int32 (z, y, x), Poisson counts everywhere (ground truth).
+    expected : float64 (z, y, x), the expected counts the Poisson draw was
+        made from (the noise-free intensity in photons).
     gapped : int32 (z, y, x), ``counts`` with the gap voxels set to 0.
     mask : bool (z, y, x), True in the gap.
     detector : Detector.
@@ -258,6 +260,7 @@ class DetectorSimulation:
     """
 
     counts: np.ndarray
+    expected: np.ndarray
     gapped: np.ndarray
     mask: np.ndarray
     detector: Detector
@@ -302,7 +305,9 @@ def simulate_detector(
         rng, max_counts_range=max_counts_range, orientation_probabilities=orientation_probabilities,
         offset_range_px=offset_range_px,
     )
-    counts = poisson_counts(expected_counts(intensity, geometry.max_counts, background, blur_sigma_px), rng)
+    expected = expected_counts(intensity, geometry.max_counts, background, blur_sigma_px)
+    counts = poisson_counts(expected, rng)
     mask = gap_mask(counts.shape, detector, geometry.orientation, offset_px=geometry.offset_px)
     gapped = np.where(mask, 0, counts).astype(np.int32)
-    return DetectorSimulation(counts, gapped, mask, detector, geometry, float(background), float(blur_sigma_px))
+    return DetectorSimulation(counts, expected, gapped, mask, detector, geometry, float(background),
+                              float(blur_sigma_px))

@@ -1,30 +1,26 @@
-"""Evaluation of gap inpainting: the model against classic baselines, on test patches and whole patterns.
+"""Evaluation of gap inpainting: models against every classic baseline, in one run, on data none of them saw.
 
-Metrics, computed over the gap voxels only, in the normalised log space of
-:func:`braggsynth.patches.normalise` (log(I + 1) min-max scaled on the
-measured voxels; an affine map of log(I + 1), so the PCC is that of
-log(I + 1)):
+Four protocols, each giving rows of mean ± std scores per gap width and method
+(:mod:`braggsynth.metrics`: PCC, SSIM and MAE over the scored gap voxels, in
+normalised log(I + 1) space):
 
-- ``pcc``: Pearson correlation coefficient of prediction and truth (Masto et
-  al. report it per gap width); NaN when either is constant in the gap (zero
-  fill);
-- ``ssim``: the 3D SSIM map of the filled patch against the truth (Gaussian
-  window 11^3, sigma 1.5, data range 1; :func:`braggsynth.model.ssim_map`)
-  averaged over the gap voxels at least 5 voxels from the border;
-- ``mae``: mean absolute error (normalised units; 1 = the range of log(I + 1)
-  over the measured voxels).
+- :func:`evaluate_patches`: the test split's patches, scored against the
+  photon counts and against the expected counts of the simulation (the
+  noise-free truth: Poisson noise inside a gap is unpredictable by any
+  method and caps every score against counts);
+- :func:`evaluate_volumes`: whole held-out simulated patterns with their
+  detector gaps, inpainted window by window (:func:`braggsynth.inpaint.inpaint`);
+- :func:`evaluate_measured`: a measured peak with artificial gap planes of
+  each width through its signal at several offsets, inpainted whole; only
+  gap voxels of the half of the file that training never used
+  (:func:`braggsynth.measured.scoring_region`) are scored;
+- :func:`evaluate_crops`: the protocol of Masto et al. (2024): random 32^3
+  crops of a measured peak (scaled to a maximum of 1e5 photons), a vertical
+  gap through each crop's centre, PCC per crop averaged in 20 bins of the
+  crops' mean log(I + 1), so our numbers sit beside their published ones.
 
-Each is computed per patch (per volume) and averaged over the patches of one
-gap width.
-
-Baselines, all working on the normalised log values (interpolating
-log(I + 1), which follows the fringes far better than intensities do):
-
-- ``zero``: the gap left at 0 (the input as the network sees it);
-- ``linear``: 1D linear interpolation across the gap along its normal
-  (y and x; a cross is filled in two passes, see :func:`linear_fill`);
-- ``biharmonic``: scikit-image ``inpaint_biharmonic`` on each detector frame
-  (2D slices normal to z), which handles a cross as one 2D region.
+Methods are the models given by name (e.g. ``model``: trained in this run,
+``shipped``: the package's) and :data:`braggsynth.baselines.BASELINES`.
 """
 
 from __future__ import annotations
@@ -37,414 +33,459 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import io, patches
+from . import baselines, io, measured, metrics, patches
+from .baselines import BASELINES
+from .metrics import METRICS
 
 log = logging.getLogger("braggsynth.evaluate")
 
-BASELINES = ("zero", "linear", "biharmonic")
-METRICS = ("pcc", "ssim", "mae")
+#: Intensity maximum and number of mean-intensity bins of the published crop protocol.
+CROP_MAX_COUNTS = 1.0e5
+CROP_BINS = 20
 
 
-# --------------------------------------------------------------------------- baselines
-
-
-def zero_fill(volume, mask) -> np.ndarray:
-    """The volume with its gap voxels set to 0 (float32)."""
-    return np.where(np.asarray(mask, dtype=bool), 0.0, volume).astype(np.float32)
-
-
-def _interpolate_along(values, known, axis):
-    """Linear interpolation along ``axis`` between the nearest known voxels on either side (NaN where one lacks)."""
-    values = np.moveaxis(values, axis, -1)
-    known = np.moveaxis(known, axis, -1)
-    n = values.shape[-1]
-    index = np.broadcast_to(np.arange(n), values.shape)
-    before = np.maximum.accumulate(np.where(known, index, -1), axis=-1)
-    after = np.flip(np.minimum.accumulate(np.flip(np.where(known, index, n), axis=-1), axis=-1), axis=-1)
-    ok = ~known & (before >= 0) & (after < n)
-    low = np.take_along_axis(values, np.clip(before, 0, n - 1), axis=-1)
-    high = np.take_along_axis(values, np.clip(after, 0, n - 1), axis=-1)
-    span = np.maximum(after - before, 1)
-    result = np.where(ok, low + (high - low) * (index - before) / span, np.nan)
-    one_sided = ~known & ~ok & ((before >= 0) | (after < n))
-    nearest = np.where(before >= 0, low, high)
-    return np.moveaxis(result, -1, axis), np.moveaxis(np.where(one_sided, nearest, np.nan), -1, axis)
-
-
-def linear_fill(volume, mask, axes=(1, 2)) -> np.ndarray:
-    """1D linear interpolation across the gap, along the gap normals (float64).
-
-    Each pass fills, along each of ``axes``, the gap voxels that have a known
-    voxel on both sides on that axis (known: measured, or filled by an
-    earlier pass), by linear interpolation between the two nearest; a voxel
-    fillable along several axes in one pass takes the mean.  For a plane gap
-    normal to y one pass along y does it; for a cross the arms come first and
-    the crossing (whose lines along y and x are all gap) second, from the
-    filled arms.  Voxels with a known voxel on one side only (a gap at the
-    volume's edge) take the nearest known value; any left get the mean of
-    the measured voxels.
-
-    Parameters
-    ----------
-    volume : (z, y, x) array; values in the gap are ignored.
-    mask : (z, y, x) bool, True in the gap.
-    axes : axes to interpolate along (default y and x, the detector plane:
-        gaps are planes through all z).
-    """
-    mask = np.asarray(mask, dtype=bool)
-    filled = np.where(mask, 0.0, np.asarray(volume, dtype=np.float64))
-    known = ~mask
-    if not known.any():
-        return filled
-    for sides in ("both", "one"):
-        while not known.all():
-            total = np.zeros_like(filled)
-            count = np.zeros(filled.shape, dtype=np.int64)
-            for axis in axes:
-                both, one = _interpolate_along(filled, known, axis)
-                candidate = both if sides == "both" else one
-                found = ~np.isnan(candidate)
-                total[found] += candidate[found]
-                count[found] += 1
-            new = count > 0
-            if not new.any():
-                break
-            filled[new] = total[new] / count[new]
-            known |= new
-    filled[~known] = filled[~mask].mean()
-    return filled
-
-
-def biharmonic_fill(volume, mask) -> np.ndarray:
-    """scikit-image ``inpaint_biharmonic`` on each z slice (detector frame) with a gap (float64)."""
-    from skimage.restoration import inpaint_biharmonic
-
-    mask = np.asarray(mask, dtype=bool)
-    filled = np.where(mask, 0.0, np.asarray(volume, dtype=np.float64))
-    for z in range(filled.shape[0]):
-        frame_mask = mask[z]
-        if frame_mask.any() and not frame_mask.all():
-            filled[z] = inpaint_biharmonic(filled[z], frame_mask)
-    return filled
-
-
-_BASELINE_FUNCTIONS = {"zero": zero_fill, "linear": linear_fill, "biharmonic": biharmonic_fill}
-
-
-def baseline_fill(method: str, volume, mask) -> np.ndarray:
-    """Fill the gap of ``volume`` with a classic baseline ("zero", "linear" or "biharmonic")."""
-    try:
-        return _BASELINE_FUNCTIONS[method](volume, mask)
-    except KeyError:
-        raise ValueError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINES)}") from None
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def pcc(prediction, truth, mask) -> float:
-    """Pearson correlation of ``prediction`` and ``truth`` over the voxels of ``mask`` (NaN if either is constant)."""
-    mask = np.asarray(mask, dtype=bool)
-    a = np.asarray(prediction, dtype=np.float64)[mask]
-    b = np.asarray(truth, dtype=np.float64)[mask]
-    a, b = a - a.mean(), b - b.mean()
-    norm = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / norm) if norm > 0 else float("nan")
-
-
-def gap_metrics(predictions, truths, masks) -> dict:
-    """PCC, SSIM and MAE over the gap of each of a batch of patches or volumes (normalised log space).
-
-    Parameters
-    ----------
-    predictions, truths : (b, z, y, x) arrays, filled and true volumes.
-    masks : (b, z, y, x) bool, True in the gap.
-
-    Returns
-    -------
-    dict metric -> float64 (b,) array.
-    """
-    from keras import ops
-
-    from .model import SSIM_WINDOW, ssim_map
-
-    predictions = np.asarray(predictions, dtype=np.float32)
-    truths = np.asarray(truths, dtype=np.float32)
+def fill_batch(method: str, volumes, masks, models: dict) -> np.ndarray:
+    """Fill the gaps of a batch (b, z, y, x) of normalised volumes with a model (by name) or a baseline."""
+    volumes = np.asarray(volumes, dtype=np.float32)
     masks = np.asarray(masks, dtype=bool)
-    local = ops.convert_to_numpy(ssim_map(predictions[..., None], truths[..., None]))[..., 0]
-    border = (SSIM_WINDOW - 1) // 2
-    inner = masks[:, border:-border, border:-border, border:-border]
-    out = {"pcc": np.empty(len(masks)), "ssim": np.empty(len(masks)), "mae": np.empty(len(masks))}
-    for i, mask in enumerate(masks):
-        out["pcc"][i] = pcc(predictions[i], truths[i], mask)
-        out["ssim"][i] = local[i][inner[i]].mean() if inner[i].any() else np.nan
-        error = np.abs(predictions[i][mask].astype(np.float64) - truths[i][mask])
-        out["mae"][i] = error.mean() if mask.any() else np.nan
-    return out
+    if method in models:
+        from .model import fill_patches
+
+        return fill_patches(models[method], volumes, masks)
+    if method in ("linear", "smoothed_linear"):
+        filler = baselines.linear_fill if method == "linear" else baselines.smoothed_linear_fill
+        return filler(volumes, masks, axes=(2, 3)).astype(np.float32)
+    return np.stack([baselines.baseline_fill(method, v, m) for v, m in zip(volumes, masks)]).astype(np.float32)
 
 
-def _summarise(scores: dict, widths: np.ndarray, seconds: dict, scope: str) -> list[dict]:
+def _methods(models, chosen_baselines):
+    for method in chosen_baselines:
+        if method not in BASELINES:
+            raise ValueError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINES)}")
+    return list(models) + list(chosen_baselines)
+
+
+def summarise(scores: dict, widths, seconds: dict, scope: str) -> list[dict]:
+    """Rows of mean and std per (method, gap width) and per method over all widths (``gap_width_px`` "all").
+
+    ``scores`` maps method -> metric -> per-sample values; ``widths`` the
+    samples' gap widths; ``seconds`` method -> total fill time.
+    """
+    widths = np.asarray(widths)
     rows = []
     groups = [(int(w), widths == w) for w in np.unique(widths)] + [("all", np.ones(widths.size, dtype=bool))]
-    for method, metrics in scores.items():
+    for method, values_of in scores.items():
         for width, selected in groups:
-            row = {"scope": scope, "gap_width_px": width, "method": method, "patches": int(selected.sum())}
+            row = {"scope": scope, "gap_width_px": width, "method": method, "samples": int(selected.sum())}
             for name in METRICS:
-                values = np.asarray(metrics[name])[selected]
+                values = np.asarray(values_of[name], dtype=np.float64)[selected]
                 finite = values[np.isfinite(values)]
                 row[f"{name}_mean"] = float(finite.mean()) if finite.size else float("nan")
                 row[f"{name}_std"] = float(finite.std()) if finite.size else float("nan")
-            row["seconds_per_patch"] = seconds[method] / max(widths.size, 1)
+            row["seconds_per_sample"] = seconds[method] / max(widths.size, 1)
             rows.append(row)
     return rows
 
 
-# --------------------------------------------------------------------------- evaluation runs
-
-
-def evaluate_patches(dataset_path, model, *, split: str = "test", batch_size: int = 32, baselines=BASELINES,
-                     gap_widths=None, max_patches: int | None = None, progress: bool = True) -> list[dict]:
-    """Evaluate the model and the baselines on the patches of one split, streamed in batches.
+def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_size: int = 64,
+                     baselines=BASELINES, gap_widths=None, max_patches: int | None = None,
+                     progress: bool = True) -> list[dict]:
+    """Score the models and the baselines on the patches of one split, against counts and expected counts.
 
     Parameters
     ----------
     dataset_path : HDF5 patch dataset (:mod:`braggsynth.dataset` layout).
-    model : Keras model (or path to one, see :func:`braggsynth.model.load_model`), or None for baselines only.
+    models : dict name -> Keras model (may be empty: baselines only).
     split : "test" (default), "validation" or "train".
-    batch_size : patches per model call.
-    baselines : names from :data:`BASELINES`.
+    batch_size : patches per step.
+    baselines : names from :data:`braggsynth.baselines.BASELINES`.
     gap_widths : optional collection of int, only patches of these widths.
     max_patches : evaluate at most the first this many patches.
     progress : show a progress bar.
 
     Returns
     -------
-    list of dict, one per (method, gap width) and per method over all widths
-    (``gap_width_px`` = "all"): ``scope``, ``gap_width_px``, ``method``,
-    ``patches``, ``pcc_mean``, ``pcc_std``, ``ssim_mean``, ``ssim_std``,
-    ``mae_mean``, ``mae_std``, ``seconds_per_patch``.
+    Rows of :func:`summarise` with scopes "<split> patches vs counts" and
+    "<split> patches vs expected".
     """
-    from .model import PatchBatches, load_model, model_inputs
+    from .training import PatchBatches
 
-    if isinstance(model, (str, Path)):
-        model = load_model(model)
-    methods = (["model"] if model is not None else []) + list(baselines)
-    for method in baselines:
-        if method not in BASELINES:
-            raise ValueError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINES)}")
+    methods = _methods(models, baselines)
     data = PatchBatches(dataset_path, split, batch_size, gap_widths=gap_widths)
     total = data.indices.size if max_patches is None else min(int(max_patches), data.indices.size)
-    scores = {method: {name: [] for name in METRICS} for method in methods}
+    truths = {"counts": "target", "expected": "expected"}
+    scores = {truth: {m: {name: [] for name in METRICS} for m in methods} for truth in truths}
     seconds = dict.fromkeys(methods, 0.0)
     try:
         bar = tqdm(total=total, unit="patch", desc=f"evaluating {split}", disable=not progress)
         for first in range(0, total, batch_size):
-            inputs, masks, targets = data.read(data.indices[first:min(first + batch_size, total)])
+            rows = data.indices[first:min(first + batch_size, total)]
+            inputs, masks, counts, expected = data.read(rows, ("input", "mask", "target", "expected"))
             for method in methods:
                 start = time.perf_counter()
-                if method == "model":
-                    filled = np.asarray(model.predict_on_batch(model_inputs(inputs, masks)))[..., 0]
-                else:
-                    filled = np.stack([baseline_fill(method, x, m) for x, m in zip(inputs, masks)])
+                filled = fill_batch(method, inputs, masks, models)
                 seconds[method] += time.perf_counter() - start
-                for name, values in gap_metrics(filled, targets, masks).items():
-                    scores[method][name].extend(values)
-            bar.update(len(inputs))
+                for truth, values in (("counts", counts), ("expected", expected)):
+                    for name, result in metrics.gap_metrics(filled, values, masks).items():
+                        scores[truth][method][name].extend(result)
+            bar.update(len(rows))
         bar.close()
     finally:
         data.close()
-    return _summarise(scores, data.gap_width_px[:total], seconds, f"{split} patches")
+    widths = data.gap_width_px[:total]
+    return [row for truth in truths
+            for row in summarise(scores[truth], widths, seconds, f"{split} patches vs {truth}")]
 
 
-def evaluate_volumes(volumes, model, *, baselines=BASELINES, stride: int | None = None, batch_size: int = 32,
-                     progress: bool = True) -> tuple[list[dict], dict]:
-    """Evaluate the model (through :func:`braggsynth.inpaint.inpaint`) and the baselines on whole patterns.
+def _fill_volume(method, gapped, mask, models, *, stride, batch_size, progress):
+    """Intensity (photons) with the gap filled by a model (window by window) or a baseline (in log space)."""
+    if method in models:
+        from .inpaint import inpaint
+
+        return inpaint(gapped, mask, models[method], stride=stride, batch_size=batch_size, progress=progress)
+    return np.expm1(baselines.baseline_fill(method, np.log1p(gapped), mask))
+
+
+def evaluate_volumes(volumes, models: dict, *, baselines=BASELINES, stride: int | None = None,
+                     batch_size: int = 32, progress: bool = True) -> tuple[list[dict], dict | None]:
+    """Score the models (through :func:`braggsynth.inpaint.inpaint`) and the baselines on whole volumes.
 
     Parameters
     ----------
-    volumes : iterable of dict with ``name``, ``intensity`` (z, y, x) the
-        truth (photons), ``gap_mask`` (z, y, x) bool, and optionally
-        ``gap_width_px``.  The gapped input is the truth with its gap removed.
-    model : Keras model or path, or None for baselines only.
+    volumes : iterable of dict with ``scope`` (the table the volume belongs
+        to), ``name``, ``gap_width_px``, ``intensity`` (z, y, x) the truth in
+        photons, ``gap_mask`` (z, y, x) bool, and optionally ``expected``
+        (z, y, x) noise-free truth (scored as a second scope "<scope> vs
+        expected") and ``scored`` (z, y, x) bool, the gap voxels to score
+        (default: the whole gap).  The gapped input is the truth with its
+        gap removed.
+    models : dict name -> Keras model.
     baselines, stride, batch_size, progress : as in :func:`evaluate_patches`
         and :func:`braggsynth.inpaint.inpaint`.
 
     Returns
     -------
-    rows : list of dict per (volume, method): ``scope`` "volume", ``volume``,
-        ``gap_width_px``, ``method``, ``pcc``, ``ssim``, ``mae``, ``seconds``;
-        metrics in the normalised log space of the whole volume
-        (:func:`braggsynth.patches.scale` with the bounds of its measured voxels).
-    example : dict for :func:`write_report`'s figure, from the first volume:
-        ``truth``, ``gapped``, ``mask`` and ``predictions`` {method: intensity}.
+    rows : rows of :func:`summarise` per scope (one sample per volume).
+    example : the first volume with every fill, for :func:`write_report`'s figure.
     """
-    from .inpaint import inpaint
-    from .model import load_model
-
-    if isinstance(model, (str, Path)):
-        model = load_model(model)
-    rows, example = [], None
+    methods = _methods(models, baselines)
+    collected = {}  # scope -> (scores, widths, seconds)
+    example = None
     for volume in volumes:
         truth = np.asarray(volume["intensity"], dtype=np.float64)
         mask = np.asarray(volume["gap_mask"], dtype=bool)
+        scored = np.asarray(volume.get("scored", mask), dtype=bool) & mask
         _, (low, high) = patches.normalise(truth, mask)
-        truth_scaled = patches.scale(truth, low, high)
+        truths = {volume["scope"]: patches.scale(truth, low, high)}
+        if volume.get("expected") is not None:
+            truths[f"{volume['scope']} vs expected"] = patches.scale(volume["expected"], low, high)
         gapped = np.where(mask, 0.0, truth)
         predictions = {}
-        for method in (["model"] if model is not None else []) + list(baselines):
+        for method in methods:
             start = time.perf_counter()
-            if method == "model":
-                filled = inpaint(gapped, mask, model, stride=stride, batch_size=batch_size, progress=progress)
-            else:
-                filled = np.expm1(baseline_fill(method, np.log1p(gapped), mask))
-            seconds = time.perf_counter() - start
-            predictions[method] = filled
-            metrics = gap_metrics(patches.scale(filled, low, high)[None], truth_scaled[None], mask[None])
-            rows.append({"scope": "volume", "volume": str(volume.get("name", len(rows))),
-                         "gap_width_px": volume.get("gap_width_px", ""), "method": method,
-                         **{name: float(values[0]) for name, values in metrics.items()}, "seconds": seconds})
+            predictions[method] = _fill_volume(method, gapped, mask, models, stride=stride, batch_size=batch_size,
+                                               progress=False)
+            elapsed = time.perf_counter() - start
+            filled = patches.scale(predictions[method], low, high)
+            for scope, true_values in truths.items():
+                scores, widths, seconds = collected.setdefault(
+                    scope, ({m: {name: [] for name in METRICS} for m in methods}, [], dict.fromkeys(methods, 0.0)))
+                for name, values in metrics.gap_metrics(filled[None], true_values[None], scored[None]).items():
+                    scores[method][name].append(float(values[0]))
+                seconds[method] += elapsed
+        for scope in truths:
+            collected[scope][1].append(int(volume["gap_width_px"]))
+        if progress:
+            log.info("%s: %s (%d px) done", volume["scope"], volume.get("name", ""), volume["gap_width_px"])
         if example is None:
             example = {"truth": truth, "gapped": gapped, "mask": mask, "predictions": predictions,
-                       "title": str(volume.get("name", ""))}
+                       "title": f"{volume['scope']}: {volume.get('name', '')}"}
+    rows = [row for scope, (scores, widths, seconds) in collected.items()
+            for row in summarise(scores, widths, seconds, scope)]
     return rows, example
 
 
-def example_patch(dataset_path, model, *, split: str = "test", index: int = 0, baselines=BASELINES) -> dict:
-    """One patch with the model's and the baselines' fills, for :func:`write_report`'s figure (normalised values)."""
-    from .model import PatchBatches, load_model, model_inputs
+def peak_position(intensity) -> tuple[int, int, int]:
+    """Voxel (z, y, x) of the maximum of the intensity smoothed over 3^3 voxels (a hot pixel is not a peak)."""
+    from scipy.ndimage import uniform_filter
 
-    if isinstance(model, (str, Path)):
-        model = load_model(model)
-    data = PatchBatches(dataset_path, split, 1)
-    try:
-        inputs, masks, targets = data.read([int(data.indices[index])])
-    finally:
-        data.close()
-    predictions = {}
-    if model is not None:
-        predictions["model"] = np.asarray(model.predict_on_batch(model_inputs(inputs, masks)))[0, ..., 0]
-    for method in baselines:
-        predictions[method] = baseline_fill(method, inputs[0], masks[0])
-    return {"truth": targets[0], "gapped": inputs[0], "mask": masks[0], "predictions": predictions,
-            "title": f"{split} patch {index}", "log_scale": False}
+    smooth = uniform_filter(np.asarray(intensity, dtype=np.float64), size=3, mode="constant")
+    return tuple(int(i) for i in np.unravel_index(np.argmax(smooth), smooth.shape))
+
+
+def _window(centre: int, size: int, n: int) -> slice:
+    start = int(np.clip(centre - size // 2, 0, max(n - size, 0)))
+    return slice(start, min(start + size, n))
+
+
+def measured_volumes(intensity, *, name: str, gap_widths_px=(3, 6, 9, 12), offsets_px=(-6, 0, 6),
+                     box=(96, 96, 96), excluded=None) -> list[dict]:
+    """Volumes for :func:`evaluate_volumes`: artificial gap planes through the signal of a measured peak.
+
+    For each width, gap planes normal to x ("vertical") and to y
+    ("horizontal") at each offset from the peak (:func:`peak_position`), in a
+    box of ``box`` voxels around it that reaches at least 32 frames into the
+    scored half of the rocking axis (:func:`braggsynth.measured.scoring_region`);
+    only gap voxels of that half, measured in the file, are scored.
+
+    Parameters
+    ----------
+    intensity : (z, y, x) measured photons.
+    name : the file's name in the report.
+    gap_widths_px, offsets_px : widths and offsets (pixels) of the planes.
+    box : (z, y, x) size of the region inpainted (clipped to the volume).
+    excluded : optional (z, y, x) bool, voxels the file does not measure
+        (never scored; they join the gap).
+    """
+    from .detector import gap_planes
+
+    intensity = np.asarray(intensity, dtype=np.float64)
+    n_z = intensity.shape[0]
+    scoring = measured.scoring_region(intensity.shape)
+    centre = peak_position(np.where(scoring, intensity, 0.0))
+    first_scored = n_z // 2
+    z_size = min(box[0], n_z)
+    z_start = int(np.clip(first_scored - z_size // 3, 0, n_z - z_size))
+    crop = (slice(z_start, z_start + z_size), _window(centre[1], box[1], intensity.shape[1]),
+            _window(centre[2], box[2], intensity.shape[2]))
+    truth = intensity[crop]
+    unmeasured = np.zeros(truth.shape, dtype=bool) if excluded is None else np.asarray(excluded, dtype=bool)[crop]
+    local_centre = (centre[1] - crop[1].start, centre[2] - crop[2].start)
+    volumes = []
+    for width in gap_widths_px:
+        for orientation in ("vertical", "horizontal"):
+            for offset in offsets_px:
+                position = (local_centre[0] + (offset if orientation == "horizontal" else 0),
+                            local_centre[1] + (offset if orientation == "vertical" else 0))
+                gap = gap_planes(truth.shape, orientation, position, int(width))
+                volumes.append({"scope": f"measured {name}", "name": f"{name} {orientation} {offset:+d} px",
+                                "gap_width_px": int(width), "intensity": truth, "gap_mask": gap | unmeasured,
+                                "scored": gap & ~unmeasured & scoring[crop]})
+    return volumes
+
+
+def evaluate_crops(intensity, models: dict, *, name: str, rng: np.random.Generator, crops: int = 1000,
+                   gap_widths_px=(3, 6, 9, 12), baselines=BASELINES, patch_size: int = 32,
+                   bins: int = CROP_BINS, excluded=None, progress: bool = True) -> list[dict]:
+    """The crop protocol of Masto et al. (2024) on the scored half of a measured peak.
+
+    ``crops`` random patch_size^3 crops lying wholly in
+    :func:`braggsynth.measured.scoring_region` (and holding no ``excluded``
+    voxel) of the intensity scaled to a maximum of 1e5 photons, each with a
+    vertical gap (normal to x) through its centre for every width; crops
+    whose gap holds no photon are redrawn.  Each method's PCC per crop (in
+    log(I + 1), as normalised), averaged in ``bins`` equal-width bins of the
+    crops' mean log(I + 1), then over the bins: the number the paper reports.
+
+    Returns rows with ``scope`` "crops <name>", ``gap_width_px``, ``method``,
+    ``samples`` (crops), ``pcc_binned`` (the protocol's number), and the
+    plain means and stds of :func:`summarise`.
+    """
+    intensity = np.asarray(intensity, dtype=np.float64)
+    scaled = intensity * (CROP_MAX_COUNTS / intensity.max())
+    n_z = intensity.shape[0]
+    allowed = measured.scoring_region(intensity.shape)
+    if excluded is not None:
+        allowed &= ~np.asarray(excluded, dtype=bool)
+    free = patches.window_sums(~allowed, patch_size) < 0.5  # corners of crops holding only allowed voxels
+    corners_all = np.argwhere(free)
+    if corners_all.size == 0:
+        raise ValueError(f"{name}: no {patch_size}^3 crop fits in the scored half (z >= {n_z // 2})")
+    methods = _methods(models, baselines)
+    rows = []
+    for width in gap_widths_px:
+        gap = patches.gap_through_centre(patch_size, int(width), "vertical")
+        chosen, inputs, truths = [], [], []
+        for _ in range(100 * crops):
+            if len(chosen) == crops:
+                break
+            corner = corners_all[rng.integers(len(corners_all))]
+            box = tuple(slice(c, c + patch_size) for c in corner)
+            crop = scaled[box]
+            if not np.any(crop[gap] >= 1.0) or not np.any(crop[~gap] > 0):
+                continue
+            x, (low, high) = patches.normalise(crop, gap)
+            chosen.append(float(np.log1p(crop).mean()))
+            inputs.append(x)
+            truths.append(patches.scale(crop, low, high))
+        if not chosen:
+            raise ValueError(f"{name}: no crop with photons in a {width} px gap")
+        inputs, truths = np.stack(inputs), np.stack(truths)
+        masks = np.broadcast_to(gap, inputs.shape).copy()
+        scores = {m: {metric: [] for metric in METRICS} for m in methods}
+        seconds = dict.fromkeys(methods, 0.0)
+        for method in tqdm(methods, desc=f"crops {name} {width} px", disable=not progress):
+            start = time.perf_counter()
+            filled = np.concatenate([fill_batch(method, inputs[i:i + 64], masks[i:i + 64], models)
+                                     for i in range(0, len(inputs), 64)])
+            seconds[method] = time.perf_counter() - start
+            for metric, values in metrics.gap_metrics(filled, truths, masks).items():
+                scores[method][metric] = list(values)
+        for row in summarise(scores, np.full(len(chosen), int(width)), seconds, f"crops {name}"):
+            if row["gap_width_px"] == "all":
+                continue
+            row["pcc_binned"] = metrics.binned_mean(scores[row["method"]]["pcc"], chosen, bins)[2]
+            rows.append(row)
+    return rows
 
 
 # --------------------------------------------------------------------------- report
 
 
-def best_baseline(rows, metric: str = "pcc") -> str | None:
-    """The baseline with the highest mean ``metric`` (PCC; SSIM where the PCC is undefined).
-
-    ``rows`` are those of :func:`evaluate_patches` (their "all" widths rows)
-    or of :func:`evaluate_volumes` (averaged over the volumes).
-    """
+def best_baseline(rows) -> str | None:
+    """The baseline with the highest mean PCC over the widths of ``rows`` (None when there is none)."""
     values = {}
     for row in rows:
-        if row["method"] not in BASELINES:
-            continue
-        if f"{metric}_mean" in row:
-            if row.get("gap_width_px") != "all":
-                continue
-            score, fallback = row[f"{metric}_mean"], row.get("ssim_mean", np.nan)
-        else:
-            score, fallback = row.get(metric, np.nan), row.get("ssim", np.nan)
-        values.setdefault(row["method"], []).append(score if np.isfinite(score) else fallback - 10.0)
-    scores = {method: float(np.mean(v)) for method, v in values.items() if np.all(np.isfinite(v))}
+        if row["method"] in BASELINES and row["gap_width_px"] != "all" and np.isfinite(row["pcc_mean"]):
+            values.setdefault(row["method"], []).append(row["pcc_mean"])
+    scores = {method: float(np.mean(v)) for method, v in values.items()}
     return max(scores, key=scores.get) if scores else None
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "n/a" if not np.isfinite(value) else f"{value:.4f}"
-    return str(value)
+def _cell(mean, std=None) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.4f}" if std is None or not np.isfinite(std) else f"{mean:.4f} ± {std:.4f}"
 
 
-def report_markdown(patch_rows, volume_rows=(), *, figure_name: str | None = None,
-                    title: str = "Gap inpainting") -> str:
-    """Markdown report: per gap width, each method's mean ± std of PCC, SSIM and MAE; then whole volumes."""
+def verdicts(rows, model_names) -> list[str]:
+    """One line per (scope, width): each model's PCC against the best baseline's, and whether it is above."""
+    lines = []
+    by_scope = {}
+    for row in rows:
+        if row["gap_width_px"] != "all":
+            by_scope.setdefault((row["scope"], row["gap_width_px"]), {})[row["method"]] = row
+    for (scope, width), methods in by_scope.items():
+        key = "pcc_binned" if any("pcc_binned" in r for r in methods.values()) else "pcc_mean"
+        base = {m: r[key] for m, r in methods.items() if m in BASELINES and np.isfinite(r[key])}
+        if not base:
+            continue
+        best = max(base, key=base.get)
+        for name in model_names:
+            if name in methods:
+                value = methods[name][key]
+                verdict = "above" if value > base[best] else "NOT above"
+                lines.append(f"| {scope} | {width} | {name} | {value:.4f} | {verdict} | {best} {base[best]:.4f} "
+                             f"| {value - base[best]:+.4f} |")
+    return lines
+
+
+def report_markdown(rows, *, model_names=(), figure_name: str | None = None, title: str = "Gap inpainting",
+                    notes=()) -> str:
+    """Markdown report: the verdict table, then each scope's table of mean ± std scores per width and method."""
     lines = [f"# {title}", "",
-             "Metrics over the gap voxels in normalised log(I + 1) space; PCC and SSIM higher is better, MAE lower. "
-             "Baselines: zero fill, 1D linear across the gap, biharmonic per detector frame.", ""]
-    if patch_rows:
-        scope = patch_rows[0]["scope"]
-        lines += [f"## {scope.capitalize()}", "",
-                  "| gap (px) | method | patches | PCC | SSIM | MAE | ms/patch |", "|---|---|---:|---:|---:|---:|---:|"]
-        for row in patch_rows:
-            lines.append(
-                f"| {row['gap_width_px']} | {row['method']} | {row['patches']} | "
-                + " | ".join(f"{_cell(row[f'{m}_mean'])} ± {_cell(row[f'{m}_std'])}" if np.isfinite(row[f"{m}_mean"])
-                             else "n/a" for m in METRICS)
-                + f" | {1000 * row['seconds_per_patch']:.1f} |")
-    if volume_rows:
-        lines += ([] if lines[-1] == "" else [""]) + [
-            "## Whole patterns", "", "| volume | gap (px) | method | PCC | SSIM | MAE | seconds |",
-            "|---|---|---|---:|---:|---:|---:|"]
-        for row in volume_rows:
-            lines.append(f"| {row['volume']} | {row['gap_width_px']} | {row['method']} | "
-                         + " | ".join(_cell(row[m]) for m in METRICS) + f" | {row['seconds']:.2f} |")
+             "Scores over the gap voxels in normalised log(I + 1) space; PCC and SSIM higher is better, MAE lower. "
+             "Methods: " + ", ".join(f"`{m}`" for m in model_names) + (" (models), " if model_names else "")
+             + "zero fill, 1D linear across the gap, linear from masked-Gaussian-smoothed voxels "
+             "(`smoothed_linear`), biharmonic per detector frame.", ""]
+    lines += [f"- {note}" for note in notes] + ([""] if notes else [])
+    verdict_lines = verdicts(rows, model_names)
+    if verdict_lines:
+        lines += ["## Models against the best baseline (PCC)", "",
+                  "| scope | gap (px) | model | PCC | | best baseline | difference |", "|---|---:|---|---:|---|---|---:|",
+                  *verdict_lines, ""]
+    scopes = list(dict.fromkeys(row["scope"] for row in rows))
+    for scope in scopes:
+        chosen = [row for row in rows if row["scope"] == scope]
+        binned = any("pcc_binned" in row for row in chosen)
+        lines += [f"## {scope[0].upper() + scope[1:]}", ""]
+        header = "| gap (px) | method | samples | " + ("PCC (20 bins) | " if binned else "") + \
+            "PCC | SSIM | MAE | ms/sample |"
+        lines += [header, "|---|---|---:|" + ("---:|" if binned else "") + "---:|---:|---:|---:|"]
+        for row in chosen:
+            cells = [_cell(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS]
+            lines.append(f"| {row['gap_width_px']} | {row['method']} | {row['samples']} | "
+                         + (f"{_cell(row['pcc_binned'])} | " if binned else "")
+                         + " | ".join(cells) + f" | {1000 * row['seconds_per_sample']:.1f} |")
+        lines.append("")
     if figure_name:
-        lines += ["", f"![central slices: truth, gapped, model, best baseline, error]({figure_name})"]
-    return "\n".join(lines) + "\n"
+        lines += [f"![central slices: truth, gapped, models, best baseline, error]({figure_name})", ""]
+    return "\n".join(lines)
 
 
-def write_report(markdown_path, csv_path, figure_path=None, *, patch_rows=(), volume_rows=(), example=None,
-                 title: str = "Gap inpainting") -> None:
-    """Write the evaluation report: Markdown tables, a CSV of every number, and a figure.
+def write_report(markdown_path, csv_path, figure_path=None, *, rows=(), example=None, model_names=(),
+                 title: str = "Gap inpainting", notes=()) -> None:
+    """Write the evaluation report: Markdown, a CSV of every number, and a figure of ``example``.
 
     Parameters
     ----------
     markdown_path, csv_path : files to write (atomically).
     figure_path : PNG of the central slices of ``example`` (truth, gapped,
-        model, best baseline, error); skipped when None or no example.
-    patch_rows : rows of :func:`evaluate_patches`.
-    volume_rows : rows of :func:`evaluate_volumes`.
-    example : dict of :func:`example_patch` or :func:`evaluate_volumes`.
+        each model, the best baseline, error of the first); skipped when None
+        or no example.
+    rows : rows of the ``evaluate_*`` functions.
+    example : dict of :func:`evaluate_volumes`.
+    model_names : the models among the methods.
+    notes : lines printed under the title.
     """
     from .figures import inpainting_slices
 
-    patch_rows, volume_rows = list(patch_rows), list(volume_rows)
+    rows = list(rows)
     figure_written = False
     if figure_path is not None and example is not None:
-        best = (best_baseline(patch_rows) or best_baseline(volume_rows)
-                or next((m for m in BASELINES if m in example["predictions"]), None))
-        shown = [(name, example["predictions"][name]) for name in ("model", best) if name in example["predictions"]]
+        best = best_baseline(rows) or "linear"
+        shown = [(name, example["predictions"][name]) for name in (*model_names, best)
+                 if name in example["predictions"]]
         inpainting_slices(example["truth"], example["gapped"], shown, example["mask"], figure_path,
-                          log_scale=example.get("log_scale", True),
-                          title=f"{example.get('title', '')}: model and best baseline ({best})")
+                          title=f"{example.get('title', '')}: models and best baseline ({best})")
         figure_written = True
-    text = report_markdown(patch_rows, volume_rows, title=title,
+    text = report_markdown(rows, model_names=model_names, title=title, notes=notes,
                            figure_name=Path(figure_path).name if figure_written else None)
     with io.atomic_path(markdown_path) as tmp:
         Path(tmp).write_text(text)
     columns = []
-    for row in patch_rows + volume_rows:
+    for row in rows:
         columns += [key for key in row if key not in columns]
     with io.atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
-        writer.writerows(patch_rows + volume_rows)
+        writer.writerows(rows)
 
 
-def evaluate(dataset_path, model_path, output_dir, *, volumes=(), batch_size: int = 32, max_patches=None,
-             stride: int | None = None, gap_widths=None, progress: bool = True) -> dict:
-    """Evaluate a trained model on the test split (and on whole patterns) and write the report.
+def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_files=(), max_patches=None,
+             stride: int | None = None, gap_widths=None, offsets_px=(-6, 0, 6), crops: int = 1000,
+             seed: int = 0, progress: bool = True) -> list[dict]:
+    """Run every protocol and write ``report.md``, ``metrics.csv`` and ``slices.png`` to ``output_dir``.
 
-    Writes ``report.md``, ``metrics.csv`` and ``slices.png`` to
-    ``output_dir``; returns {"patches": rows, "volumes": rows}.  See
-    :func:`evaluate_patches` (``gap_widths`` filters the test patches) and
-    :func:`evaluate_volumes`.
+    Parameters
+    ----------
+    dataset_path : the patch dataset; its test split is scored (:func:`evaluate_patches`).
+    models : dict name -> Keras model.
+    simulated : volumes for :func:`evaluate_volumes` (held-out simulated patterns).
+    measured_files : iterable of (name, intensity, mask or None), each scored with
+        :func:`measured_volumes` and :func:`evaluate_crops` (``crops`` per width; 0 skips).
+    max_patches, gap_widths : limit the test patches.
+    stride : window stride of whole-volume inpainting.
+    offsets_px : offsets of the artificial gap planes of measured files.
+    seed : seeds the crops.
+
+    Returns
+    -------
+    every row written to ``metrics.csv``.
     """
-    from .model import load_model
-
-    model = load_model(model_path) if model_path is not None else None
     output_dir = Path(output_dir)
-    patch_rows = evaluate_patches(dataset_path, model, batch_size=batch_size, max_patches=max_patches,
-                                  gap_widths=gap_widths, progress=progress)
-    volume_rows, example = evaluate_volumes(volumes, model, stride=stride, batch_size=batch_size, progress=progress)
-    if example is None:
-        example = example_patch(dataset_path, model)
-    write_report(output_dir / "report.md", output_dir / "metrics.csv", output_dir / "slices.png",
-                 patch_rows=patch_rows, volume_rows=volume_rows, example=example,
-                 title=f"Gap inpainting: {Path(model_path).name if model_path else 'baselines'} "
-                       f"on {Path(dataset_path).name}")
-    return {"patches": patch_rows, "volumes": volume_rows}
+    widths = (3, 6, 9, 12) if gap_widths is None else tuple(gap_widths)
+    rows = evaluate_patches(dataset_path, models, max_patches=max_patches, gap_widths=gap_widths, progress=progress)
+    volumes = list(simulated)
+    for name, intensity, mask in measured_files:
+        volumes += measured_volumes(intensity, name=name, gap_widths_px=widths, offsets_px=offsets_px,
+                                    excluded=mask)
+    volume_rows, example = evaluate_volumes(volumes, models, stride=stride, progress=progress)
+    rows += volume_rows
+    if crops:
+        for index, (name, intensity, mask) in enumerate(measured_files):
+            rng = np.random.default_rng((int(seed), index))
+            rows += evaluate_crops(intensity, models, name=name, rng=rng, crops=crops, gap_widths_px=widths,
+                                   excluded=mask, progress=progress)
+    notes = ["`... vs counts`: scored against the photon counts; `... vs expected`: against the noise-free "
+             "expected counts of the simulation.",
+             "`measured <file>`: artificial gap planes (vertical and horizontal, offsets "
+             + ", ".join(f"{o:+d}" for o in offsets_px) + " px from the peak) inpainted whole; only gap voxels "
+             "of the half of the rocking axis that training never used (z >= n_z / 2) are scored.",
+             f"`crops <file>`: the protocol of Masto et al. (2024) on that half: {crops} random 32^3 crops per "
+             "width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
+             "bins of mean log(I + 1) (their published figures: 0.9886 / 0.9767 / 0.9549 / 0.9463)."]
+    write_report(output_dir / "report.md", output_dir / "metrics.csv", output_dir / "slices.png", rows=rows,
+                 example=example, model_names=list(models), notes=notes,
+                 title=f"Gap inpainting on {Path(dataset_path).name}")
+    return rows

@@ -81,6 +81,11 @@ def gap_stripes(gap_mask, min_plane_fraction: float = MIN_PLANE_FRACTION) -> lis
     return stripes
 
 
+def gap_width_px(gap_mask) -> int:
+    """Width (pixels) of the widest gap stripe of a mask (:func:`gap_stripes`), 0 when it has none."""
+    return max((stop - start for _, start, stop in gap_stripes(gap_mask)), default=0)
+
+
 def gap_windows(gap_mask, *, patch_size: int = 32, stride: int | None = None,
                 min_plane_fraction: float = MIN_PLANE_FRACTION) -> np.ndarray:
     """Corners (k, 3) of the windows that cover every gap voxel (placement in the module docstring).
@@ -177,15 +182,6 @@ def _model_patch_size(model, default: int = 32) -> int:
     return int(shape[1]) if shape is not None and len(shape) == 5 and shape[1] is not None else default
 
 
-def _predict(model, inputs: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict_on_batch"):
-        out = model.predict_on_batch(inputs)
-    else:
-        out = model(inputs)
-    out = np.asarray(out, dtype=np.float32)
-    return out[..., 0] if out.ndim == 5 else out
-
-
 def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: int | None = None,
             batch_size: int = 32, progress: bool = True) -> np.ndarray:
     """Fill the gap voxels of a 3D intensity with the patch model.
@@ -198,8 +194,9 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         or cross gaps, bad pixels).
     model : a Keras model from :func:`braggsynth.model.build_model` /
         :func:`braggsynth.model.load_model`, or a path to one, or any callable
-        mapping a (b, n, n, n, 2) float32 batch (normalised patch, mask) to
-        the filled normalised patches (b, n, n, n[, 1]).
+        mapping a (b, n, n, n, 2) float32 batch (normalised patch with its gap
+        at 0, mask) to the filled normalised patches (b, n, n, n[, 1]).  A
+        model's own prefill prepares its input (:func:`braggsynth.model.fill_patches`).
     patch_size : int, side of the model's patches (default: from the Keras
         model's input shape, else 32).
     stride : int, step of the windows along the gap planes (default
@@ -219,9 +216,9 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     measured = volume[~gap_mask]
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
-    if isinstance(model, (str, Path)):
-        from .model import load_model
+    from .model import fill_patches, load_model
 
+    if isinstance(model, (str, Path)):
         model = load_model(model)
     if patch_size is None:
         patch_size = _model_patch_size(model)
@@ -245,16 +242,16 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     for first in range(0, len(corners), batch_size):
         batch = corners[first:first + batch_size]
         boxes = [tuple(slice(s, s + patch_size) for s in corner) for corner in batch]
-        inputs = np.empty((len(batch), patch_size, patch_size, patch_size, 2), dtype=np.float32)
+        windows = np.empty((len(batch), patch_size, patch_size, patch_size), dtype=np.float32)
+        masks = np.stack([unknown[box] for box in boxes])
         bounds = []
         for i, box in enumerate(boxes):
             try:
-                inputs[i, ..., 0], window_bounds = patches.normalise(work[box], unknown[box])
+                windows[i], window_bounds = patches.normalise(work[box], masks[i])
             except ValueError as error:
                 raise ValueError(f"window at corner {tuple(int(c) for c in batch[i])}: {error}") from None
-            inputs[i, ..., 1] = unknown[box]
             bounds.append(window_bounds)
-        filled = _predict(model, inputs)
+        filled = fill_patches(model, windows, masks, batch_size=batch_size)
         for corner, box, prediction, (low, high) in zip(batch, boxes, filled, bounds):
             logged = np.log1p(patches.denormalise(prediction, low, high))
             trusted = weight * _whole_stripes(corner, stripes, patch_size, work.shape)
@@ -275,7 +272,7 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
 
 
 def inpaint_main(argv=None) -> int:
-    """``braggsynth inpaint INPUT MODEL OUTPUT [--key KEY] [--mask-key KEY] [--stride N] ...``
+    """``braggsynth inpaint INPUT OUTPUT [--model PATH] [--key KEY] [--mask-key KEY] [--stride N] ...``
 
     Reads a measured intensity (:func:`braggsynth.io.read_measured`: CXI/HDF5,
     .npy, .npz, TIFF), fills every voxel of its mask (the file's mask, or the
@@ -283,13 +280,14 @@ def inpaint_main(argv=None) -> int:
     :func:`braggsynth.io.write_inpainted`.
     """
     from .cli import setup_logging
-    from .model import load_model
+    from .model import SHIPPED_MODEL, load_model
 
     parser = argparse.ArgumentParser(
         prog="braggsynth inpaint", description="Fill the detector gaps of a measured 3D intensity with a trained model.")
     parser.add_argument("input", help="measured intensity: CXI/HDF5, .npy, .npz or TIFF stack")
-    parser.add_argument("model", help="trained model (.keras, from braggsynth training)")
     parser.add_argument("output", help="CXI file to write")
+    parser.add_argument("--model", help="trained model (.keras, from braggsynth training; default: the model "
+                                        "shipped with braggsynth)")
     parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/data_1/data; .npz default data)")
     parser.add_argument("--mask-key", help="dataset of the mask of voxels to fill (default: the file's mask)")
     parser.add_argument("--stride", type=int, default=None, help="step of the windows along the gaps (default 16)")
@@ -305,9 +303,10 @@ def inpaint_main(argv=None) -> int:
         parser.error(f"{args.input}: has no mask; give the gap with --mask-key")
     logger.info("%s: %s voxels, %d to fill (%.2f %%)", args.input, "x".join(map(str, intensity.shape)),
                 int(mask.sum()), 100 * mask.mean())
-    filled = inpaint(intensity, mask, load_model(args.model), stride=args.stride, batch_size=args.batch_size)
+    model_path = SHIPPED_MODEL if args.model is None else Path(args.model)
+    filled = inpaint(intensity, mask, load_model(model_path), stride=args.stride, batch_size=args.batch_size)
     record = io.provenance({"input": str(args.input), "key": args.key, "mask_key": args.mask_key,
-                            "model": str(args.model), "stride": args.stride})
-    io.write_inpainted(args.output, filled, mask, model_path=args.model, gap_as_mask=args.gap_as_mask, record=record)
+                            "model": str(model_path), "stride": args.stride})
+    io.write_inpainted(args.output, filled, mask, model_path=model_path, gap_as_mask=args.gap_as_mask, record=record)
     logger.info("wrote %s", args.output)
     return 0

@@ -397,30 +397,35 @@ def _write_cxi_entry(h5, intensity, mask=None, record: dict | None = None):
     return entry
 
 
-def write_detector_pattern(path, *, gapped, mask, counts, record: dict) -> None:
+def write_detector_pattern(path, *, gapped, mask, counts, expected, record: dict) -> None:
     """Write a simulated detector recording: what a user would measure, and its truth.
 
     Layout: CXI ``entry_1/data_1/data`` gapped counts (float32, z y x, 0 in the
     gaps) and ``entry_1/data_1/mask`` (1 in the gaps), so PyNX and cdiutils
     open it as a measurement; ``entry_1/result_1/counts``: the counts without
-    gaps (int32), the ground truth; ``provenance`` (JSON) on ``entry_1``.
+    gaps (int32), the ground truth; ``entry_1/result_1/expected``: the
+    expected counts (float32 photons) the counts were drawn from, the
+    noise-free truth; ``provenance`` (JSON) on ``entry_1``.
     """
     with atomic_h5(path) as h5:
         entry = _write_cxi_entry(h5, gapped, mask, record)
         result = entry.create_group("result_1")
         result.create_dataset("counts", data=np.asarray(counts, dtype=np.int32), chunks=True,
                               compression="gzip", compression_opts=4, shuffle=True)
+        result.create_dataset("expected", data=np.asarray(expected, dtype=np.float32), chunks=True,
+                              compression="gzip", compression_opts=4, shuffle=True)
 
 
 def read_detector_pattern(path) -> dict:
-    """Read a simulated detector recording: ``gapped``, ``mask`` (bool) and ``counts`` (truth)."""
+    """Read a simulated detector recording: ``gapped``, ``mask`` (bool), ``counts`` (truth) and
+    ``expected`` (float32 expected counts, the noise-free truth)."""
     with open_h5(path) as h5:
         return {"gapped": h5["entry_1/data_1/data"][()], "mask": h5["entry_1/data_1/mask"][()] != 0,
-                "counts": h5["entry_1/result_1/counts"][()]}
+                "counts": h5["entry_1/result_1/counts"][()], "expected": h5["entry_1/result_1/expected"][()]}
 
 
 #: Arrays every patch shard holds, and the attributes that describe its source.
-SHARD_ARRAYS = ("input", "target", "mask", "gap_width_px")
+SHARD_ARRAYS = ("input", "target", "expected", "mask", "gap_width_px")
 SHARD_ATTRIBUTES = ("source_id", "origin", "shape_name", "element")
 ORIGINS = ("simulated", "experimental")
 
@@ -430,7 +435,7 @@ def write_patch_shard(path, patches: dict, *, source_id: str, origin: str, shape
                       shuffle: bool = False) -> None:
     """Write the patches of one source (a simulated pattern or a measured file).
 
-    Layout: ``input``, ``target`` float32 (n, s, s, s), ``mask`` bool
+    Layout: ``input``, ``target``, ``expected`` float32 (n, s, s, s), ``mask`` bool
     (n, s, s, s), ``gap_width_px`` int16 (n,), and any other array of
     ``patches`` (``orientation``, ``corner``, ``bounds``, see
     :func:`braggsynth.patches.make_patches`); 4D arrays are stored one chunk

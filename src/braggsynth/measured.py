@@ -11,6 +11,23 @@ from __future__ import annotations
 import numpy as np
 
 
+def fit_region(shape) -> np.ndarray:
+    """Bool (z, y, x) mask of the voxels of a measured volume that training may use: the first half
+    of the rocking axis, z < n_z // 2.
+
+    The other half is kept for evaluation (:func:`scoring_region`): a model is never
+    scored on a measured voxel it was fitted or selected on.
+    """
+    region = np.zeros(tuple(int(n) for n in shape), dtype=bool)
+    region[: region.shape[0] // 2] = True
+    return region
+
+
+def scoring_region(shape) -> np.ndarray:
+    """Bool (z, y, x) mask of the voxels of a measured volume the evaluation scores: z >= n_z // 2."""
+    return ~fit_region(shape)
+
+
 def peak_from_object(obj, shape) -> np.ndarray:
     """Bragg-peak intensity |FFT(object zero-padded to ``shape``)|^2, centred (float64, z y x).
 

@@ -79,7 +79,7 @@ def gap_through_centre(patch_size: int, gap_width_px: int, orientation: str) -> 
     return gap_planes((patch_size,) * 3, orientation, (centre, centre), gap_width_px)
 
 
-def _window_sums(volume: np.ndarray, size: int) -> np.ndarray:
+def window_sums(volume: np.ndarray, size: int) -> np.ndarray:
     """Sum of ``volume`` over every size^3 window; index = window corner (z, y, x)."""
     table = np.zeros(tuple(n + 1 for n in volume.shape), dtype=np.float64)
     table[1:, 1:, 1:] = volume.astype(np.float64).cumsum(0).cumsum(1).cumsum(2)
@@ -110,7 +110,7 @@ def corner_weights(intensity, patch_size: int, excluded=None) -> np.ndarray:
         excluded = np.asarray(excluded, dtype=bool)
         if excluded.shape != intensity.shape:
             raise ValueError(f"excluded shape {excluded.shape} differs from intensity shape {intensity.shape}")
-        weights[_window_sums(excluded, patch_size) > 0.5] = 0.0
+        weights[window_sums(excluded, patch_size) > 0.5] = 0.0
     return weights
 
 
@@ -135,7 +135,8 @@ def sample_patch_corners(intensity, rng: np.random.Generator, count: int, patch_
 
 
 def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size: int = 32,
-                 gap_widths_px=(3, 6, 9, 12), cross_probability: float = 0.2, excluded=None) -> dict:
+                 gap_widths_px=(3, 6, 9, 12), cross_probability: float = 0.2, excluded=None,
+                 expected=None) -> dict:
     """Cut training patches from one intensity volume.
 
     Parameters
@@ -150,6 +151,8 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
     cross_probability : probability of a cross gap; otherwise vertical or
         horizontal with equal probability.
     excluded : bool (z, y, x), voxels no patch may hold (measured mask).
+    expected : optional (z, y, x) expected counts of which ``intensity`` is a
+        Poisson draw (the noise-free truth of a simulation).
 
     Returns
     -------
@@ -157,7 +160,9 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
         ``input`` float32 (n, s, s, s): the normalised patch, 0 in the gap;
         ``target`` float32 (n, s, s, s): the normalised truth with the same
         (low, high), so the gap may exceed [0, 1] where it hides the brightest
-        voxels; ``mask`` bool (n, s, s, s): the gap; ``gap_width_px`` int16
+        voxels; ``expected`` float32 (n, s, s, s): the normalised expected
+        counts with the same (low, high), or ``target`` again when
+        ``expected`` is not given; ``mask`` bool (n, s, s, s): the gap; ``gap_width_px`` int16
         (n,); ``orientation`` int8 (n,), index in
         :data:`braggsynth.detector.ORIENTATIONS`; ``corner`` int64 (n, 3);
         ``bounds`` float64 (n, 2): (low, high) of :func:`normalise`.
@@ -168,11 +173,14 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
     if not 0 <= cross_probability <= 1:
         raise ValueError(f"cross_probability must lie in [0, 1], got {cross_probability}")
     intensity = np.asarray(intensity)
+    if expected is not None and np.shape(expected) != intensity.shape:
+        raise ValueError(f"expected of shape {np.shape(expected)} differs from intensity shape {intensity.shape}")
     corners = sample_patch_corners(intensity, rng, count, patch_size, excluded)
     shape = (count,) + (patch_size,) * 3
     out = {
         "input": np.empty(shape, dtype=np.float32),
         "target": np.empty(shape, dtype=np.float32),
+        "expected": np.empty(shape, dtype=np.float32),
         "mask": np.empty(shape, dtype=bool),
         "gap_width_px": rng.choice(widths, size=count).astype(np.int16),
         "orientation": np.empty(count, dtype=np.int8),
@@ -187,6 +195,8 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
         mask = gap_through_centre(patch_size, int(out["gap_width_px"][i]), orientation)
         out["input"][i], (low, high) = normalise(truth, mask)
         out["target"][i] = scale(truth, low, high)
+        box = (slice(z, z + patch_size), slice(y, y + patch_size), slice(x, x + patch_size))
+        out["expected"][i] = out["target"][i] if expected is None else scale(expected[box], low, high)
         out["mask"][i] = mask
         out["orientation"][i] = ORIENTATIONS.index(orientation)
         out["bounds"][i] = low, high

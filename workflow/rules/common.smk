@@ -27,6 +27,8 @@ try:
     check_config(config)
 except ConfigError as error:
     fail_config(error)
+config["experimental"] = [entry for entry in config["experimental"]
+                          if not entry["optional"] or Path(entry["path"]).is_file()]
 
 
 wildcard_constraints:
@@ -127,6 +129,18 @@ def checkpoint_folder(wildcards):
     """Resumable checkpoints, kept apart per settings so that a changed config never resumes a stale run."""
     digest = hashlib.sha256(json.dumps([training_settings(wildcards), config["seed"]], sort_keys=True).encode())
     return f"results/model/{wildcards.model}/checkpoints-{digest.hexdigest()[:12]}"
+
+
+def measured_intensities():
+    """The measured files of the run as CXI intensities, scored by the evaluation on their held-out half."""
+    return [f"results/measured/{entry['name']}/intensity.h5" for entry in config["experimental"]]
+
+
+def shipped_model():
+    """The package's shipped model, evaluated beside the trained one (none when switched off or absent)."""
+    from braggsynth.model import SHIPPED_MODEL
+
+    return [str(SHIPPED_MODEL)] if config["evaluate"]["shipped"] and SHIPPED_MODEL.is_file() else []
 
 
 def held_out_patterns():

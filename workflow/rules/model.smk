@@ -30,21 +30,24 @@ rule evaluate:
         model="results/model/{model}/best.keras",
         dataset="results/dataset/patches.h5",
         patterns=held_out_patterns(),
+        measured=measured_intensities(),
+        shipped=shipped_model(),
     output:
         report="results/evaluation/{model}/report.md",
         metrics="results/evaluation/{model}/metrics.csv",
         figure="results/evaluation/{model}/slices.png",
     params:
-        settings=config["evaluate"],
+        settings=without(config["evaluate"], "held_out_patterns", "shipped"),
         gap_widths=model_gap_widths,
         patch_size=config["patches"]["size"],
+        seed=config["seed"],
     log:
         "logs/evaluate/{model}.log",
     benchmark:
         "benchmarks/evaluate/{model}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=6000,
     conda:
         "../../envs/model.yaml"
     script:

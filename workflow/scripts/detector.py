@@ -17,4 +17,5 @@ recorded = detector.simulate_detector(
 )
 log.info("%s", recorded.provenance())
 io.write_detector_pattern(snakemake.output[0], gapped=recorded.gapped, mask=recorded.mask, counts=recorded.counts,
+                          expected=recorded.expected,
                           record=io.provenance({"detector": settings, **recorded.provenance()}, seed))

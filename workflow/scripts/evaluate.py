@@ -1,4 +1,5 @@
-"""Rule evaluate: the model against classic baselines on the test split and on whole held-out patterns."""
+"""Rule evaluate: the trained (and shipped) models against every classic baseline, on the test split,
+whole held-out patterns and the measured files' held-out halves."""
 
 import os
 from pathlib import Path
@@ -10,30 +11,29 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
 from braggsynth.cli import setup_logging  # noqa: E402
-from braggsynth import evaluate, inpaint, io  # noqa: I001
+from braggsynth import evaluate, inpaint, io, model  # noqa: I001
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
+widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
 
-
-def gap_width_px(mask):
-    """Width of the detector gap: the widest band of fully masked rows or columns."""
-    return int(max(mask.all(axis=(0, 2)).sum(), mask.all(axis=(0, 1)).sum()))
-
-
-volumes = []
+simulated = []
 for path in snakemake.input.patterns:
     recording = io.read_detector_pattern(path)
-    width = gap_width_px(recording["mask"])
-    widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
+    width = inpaint.gap_width_px(recording["mask"])
     if width > widest:
         log.warning("%s: its %d px gap is wider than %d px patches can fill; not evaluated", path, width, widest)
     elif gap_widths is None or width in gap_widths:
-        volumes.append({"name": f"{Path(path).parent.name}/{Path(path).stem}",
-                        "intensity": recording["counts"].astype(np.float32), "gap_mask": recording["mask"],
-                        "gap_width_px": width})
-results = evaluate.evaluate(snakemake.input.dataset, snakemake.input.model, Path(snakemake.output.report).parent,
-                            volumes=volumes, max_patches=settings["max_patches"], stride=settings["stride"],
-                            gap_widths=gap_widths)
-for row in results["patches"] + results["volumes"]:
+        simulated.append({"scope": "held-out patterns vs counts", "name": f"{Path(path).parent.name}/{Path(path).stem}",
+                          "intensity": recording["counts"].astype(np.float32), "expected": recording["expected"],
+                          "gap_mask": recording["mask"], "gap_width_px": width})
+measured_files = [(Path(path).parent.name, *io.read_measured(path)) for path in snakemake.input.measured]
+models = {"model": model.load_model(snakemake.input.model)}
+if snakemake.input.shipped:
+    models["shipped"] = model.load_model(snakemake.input.shipped[0])
+rows = evaluate.evaluate(snakemake.input.dataset, models, Path(snakemake.output.report).parent, simulated=simulated,
+                         measured_files=measured_files, max_patches=settings["max_patches"],
+                         stride=settings["stride"], gap_widths=gap_widths, offsets_px=settings["offsets_px"],
+                         crops=settings["crops"], seed=snakemake.params.seed)
+for row in rows:
     log.info("%s", row)

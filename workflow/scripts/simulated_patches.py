@@ -8,7 +8,7 @@ settings, seed, wildcards = snakemake.params.patches, snakemake.params.seed, sna
 recording = io.read_detector_pattern(snakemake.input[0])
 rng = seeds.rng(seed, "simulated_patches", wildcards.shape, int(wildcards.sample), int(wildcards.pattern))
 made = patches.make_patches(
-    recording["counts"], rng, count=snakemake.params.patch_count, patch_size=settings["size"],
+    recording["counts"], rng, expected=recording["expected"], count=snakemake.params.patch_count, patch_size=settings["size"],
     gap_widths_px=settings["gap_widths_px"], cross_probability=settings["cross_probability"],
 )
 log.info("%d patches of %d^3", len(made["input"]), settings["size"])

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
 from braggsynth.cli import setup_logging  # noqa: E402
-from braggsynth import io, model  # noqa: I001 - model before keras: it enables TensorFlow's fast CPU kernels
+from braggsynth import io, training  # noqa: I001
 
 log = setup_logging(snakemake.log[0])
 settings = dict(snakemake.params.settings)
@@ -20,8 +20,8 @@ stat = Path(snakemake.input[0]).stat()
 dataset_key = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
 folder = Path(snakemake.params.checkpoints) / f"dataset-{dataset_key}"
 log.info("training %s (one model per gap width: %s) in %s", snakemake.wildcards.model, per_width, folder)
-model.train(snakemake.input[0], folder, seed=snakemake.params.seed, verbose=2, **settings)
-for name, target in (("best.keras", snakemake.output.model), ("history.csv", snakemake.output.history),
-                     ("learning_curve.png", snakemake.output.curve)):
+training.train(snakemake.input[0], folder, seed=snakemake.params.seed, verbose=2, **settings)
+for name, target in ((training.BEST_MODEL, snakemake.output.model), (training.HISTORY_CSV, snakemake.output.history),
+                     (training.CURVE_PNG, snakemake.output.curve)):
     with io.atomic_path(target) as tmp:
         shutil.copyfile(folder / name, tmp)

@@ -1,0 +1,364 @@
+"""Training of the gap-inpainting model: the loss, the batches, the resumable loop.
+
+- :class:`GapMSE`: mean squared error over the gap voxels of each patch
+  (normalised log space); measured voxels pass through the model and never
+  enter the loss.
+- :class:`PatchBatches`: batches of one split of a patch dataset, streamed
+  from HDF5, with the model's prefill (:func:`braggsynth.model.prefill`) and
+  random flips and y/x swaps (``augment``), which map a detector gap onto a
+  detector gap.
+- :func:`train`: Adam, reduce-on-plateau, early stopping, a time budget and
+  checkpoints from which a killed run resumes.
+
+The target is the normalised photon counts (``target="counts"``) or the
+normalised expected counts of the simulation (``target="expected"``: the
+noise-free intensity, what phase retrieval wants; measured patches have no
+such truth and use their counts).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import io
+from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, model_inputs,
+                    prefill_of)
+
+import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
+from keras import ops  # noqa: E402
+
+log = logging.getLogger("braggsynth.training")
+
+#: Training targets: dataset arrays the network learns to reproduce in the gap.
+TARGETS = {"counts": "target", "expected": "expected"}
+#: Keras dtype policies: float32, or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: Files written by :func:`train` in its output folder.
+LAST_MODEL, BEST_MODEL, STATE_FILE, HISTORY_CSV, CURVE_PNG = (
+    "last.keras", "best.keras", "state.json", "history.csv", "learning_curve.png")
+
+
+@keras.saving.register_keras_serializable(package="braggsynth")
+class GapMSE(keras.losses.Loss):
+    """Mean squared error over the gap voxels of each patch.
+
+    ``y_true`` is (batch, z, y, x, 2): the normalised target patch and the gap
+    mask; ``y_pred`` is (batch, z, y, x, 1).  Returns one value per patch:
+    sum(mask (pred - target)^2) / max(sum(mask), 1).
+    """
+
+    def __init__(self, name="gap_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        target, mask = y_true[..., 0:1], y_true[..., 1:2]
+        error = ops.square(ops.cast(y_pred, "float32") - target) * mask
+        axes = (1, 2, 3, 4)
+        return ops.sum(error, axis=axes) / ops.maximum(ops.sum(mask, axis=axes), 1.0)
+
+
+def augment(arrays, rng: np.random.Generator):
+    """Flip each patch along z, y and x at random and swap its y and x axes at random (in place of copies).
+
+    ``arrays`` are (b, n, n, n) arrays transformed alike, patch by patch.  The
+    eight flips and the swap map a gap plane normal to y or x onto a gap plane
+    normal to y or x, so augmented patches are patches a detector could record.
+    """
+    arrays = [np.array(a, copy=True) for a in arrays]
+    count = arrays[0].shape[0]
+    flips = rng.random((count, 3)) < 0.5
+    swaps = rng.random(count) < 0.5
+    for i in range(count):
+        axes = tuple(a for a in range(3) if flips[i, a])
+        for array in arrays:
+            patch = np.flip(array[i], axis=axes) if axes else array[i]
+            array[i] = np.swapaxes(patch, 1, 2) if swaps[i] else patch
+    return arrays
+
+
+class PatchBatches(keras.utils.PyDataset):
+    """Batches of one split of a patch dataset, read from HDF5 slice by slice (never whole).
+
+    Each item is ``(x, y)``: x (batch, n, n, n, 2) = (prefilled patch, mask)
+    (:func:`braggsynth.model.model_inputs`), y (batch, n, n, n, 2) = (target,
+    mask), float32.
+
+    Parameters
+    ----------
+    path : HDF5 dataset file with groups ``train``, ``validation``, ``test``.
+    split : group name.
+    batch_size : int.
+    prefill : the model's prefill method (:data:`braggsynth.model.PREFILLS`).
+    target : "counts" or "expected" (:data:`TARGETS`).
+    gap_widths : optional collection of int; keep only the patches whose
+        ``gap_width_px`` is one of them.
+    shuffle : bool; reshuffle the patches every epoch.
+    augment : bool; random flips and y/x swaps (:func:`augment`).
+    seed : int; the order and the augmentations of an epoch are drawn from
+        (seed, epoch), so a resumed run sees the same ones.
+    first_epoch : int, epoch of the first pass.
+    """
+
+    def __init__(self, path, split, batch_size, *, prefill=DEFAULT_PREFILL, target="counts", gap_widths=None,
+                 shuffle=False, augment=False, seed=0, first_epoch=0, **kwargs):
+        super().__init__(**kwargs)
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+        self.path, self.split, self.batch_size = Path(path), split, int(batch_size)
+        self.prefill, self.target = prefill, target
+        self.shuffle, self.augment, self.seed, self.epoch = shuffle, augment, int(seed), int(first_epoch)
+        self._handle = None
+        with io.open_h5(self.path) as h5:
+            if split not in h5:
+                raise io.DataFileError(f"{self.path}: has no '{split}' group (has {', '.join(h5)})")
+            if TARGETS[target] not in h5[split]:
+                raise io.DataFileError(f"{self.path}: split '{split}' has no '{TARGETS[target]}' array")
+            widths = h5[split]["gap_width_px"][()]
+        if gap_widths is None:
+            self.indices = np.arange(widths.size)
+        else:
+            self.indices = np.flatnonzero(np.isin(widths, np.asarray(list(gap_widths))))
+        if self.indices.size == 0:
+            raise io.DataFileError(f"{self.path}: split '{split}' has no patches with gap widths {gap_widths}")
+        self.gap_width_px = widths[self.indices]
+        self._order = self._draw_order()
+
+    def _draw_order(self):
+        if not self.shuffle:
+            return self.indices
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.indices)
+
+    def __len__(self):
+        return math.ceil(self.indices.size / self.batch_size)
+
+    def _group(self):
+        if self._handle is None:
+            self._handle = h5py.File(self.path, "r")
+        return self._handle[self.split]
+
+    def read(self, rows, arrays=("input", "mask", "target")):
+        """The named arrays at the given rows (sorted internally), each (k, n, n, n); masks as bool."""
+        rows = np.sort(np.asarray(rows))
+        group = self._group()
+        if rows.size and np.all(np.diff(rows) == 1):
+            selection = slice(int(rows[0]), int(rows[-1]) + 1)
+        else:
+            selection = rows
+        return tuple(group[name][selection].astype(bool if name == "mask" else np.float32) for name in arrays)
+
+    def __getitem__(self, index):
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        inputs, mask, target = self.read(rows, ("input", "mask", TARGETS[self.target]))
+        if self.augment:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            inputs, mask, target = augment((inputs, mask, target), rng)
+        return model_inputs(inputs, mask, self.prefill), np.stack([target, mask.astype(np.float32)], axis=-1)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._draw_order()
+
+    def close(self):
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class _ResumableCheckpoint(keras.callbacks.Callback):
+    """Saves last.keras every epoch, best.keras on improvement, and the state needed to resume.
+
+    ``state.json`` holds the epochs done, the per-epoch logs (also written to
+    ``history.csv``), the best validation loss, the training seconds spent
+    and the counters of the early-stopping and learning-rate callbacks, which
+    it puts back at the start of a resumed run.  When the seconds spent reach
+    ``time_limit_s`` the run stops after the epoch (a budget, not a deadline).
+    """
+
+    def __init__(self, output_dir, state, early_stopping, reduce_lr, time_limit_s=None):
+        super().__init__()
+        self.output_dir, self.state = Path(output_dir), state
+        self.early_stopping, self.reduce_lr = early_stopping, reduce_lr
+        self.time_limit_s = time_limit_s
+
+    def on_train_begin(self, logs=None):
+        self._started = time.perf_counter()
+        self._seconds_before = self.state.get("seconds", 0.0)
+        saved = self.state.get("callbacks")
+        if not saved:
+            return
+        for name, callback in (("early_stopping", self.early_stopping), ("reduce_lr", self.reduce_lr)):
+            for key, value in saved[name].items():
+                setattr(callback, key, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        # ReduceLROnPlateau (earlier in the list) logged the rate this epoch ran with.
+        logs.setdefault("learning_rate", float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        tmp = self.output_dir / f".{LAST_MODEL}.{os.getpid()}.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.output_dir / LAST_MODEL)
+        val_loss = logs.get("val_loss", logs.get("loss"))
+        best = self.state.get("best_val_loss")
+        if best is None or val_loss < best:
+            self.state["best_val_loss"], self.state["best_epoch"] = val_loss, epoch
+            self.model.save(tmp)
+            os.replace(tmp, self.output_dir / BEST_MODEL)
+        self.state["seconds"] = self._seconds_before + time.perf_counter() - self._started
+        self.state["history"].append({"epoch": epoch, **logs, "seconds": self.state["seconds"]})
+        self.state["epochs_done"] = epoch + 1
+        self.state["callbacks"] = {
+            "early_stopping": {"wait": self.early_stopping.wait, "best": _plain(self.early_stopping.best),
+                               "best_epoch": self.early_stopping.best_epoch},
+            "reduce_lr": {"wait": self.reduce_lr.wait, "best": _plain(self.reduce_lr.best),
+                          "cooldown_counter": self.reduce_lr.cooldown_counter},
+        }
+        if self.time_limit_s is not None and self.state["seconds"] >= self.time_limit_s:
+            self.state["stopped"] = f"time limit of {self.time_limit_s / 60:g} minutes"
+            self.model.stop_training = True
+        _write_state(self.output_dir, self.state)
+
+    def on_train_end(self, logs=None):
+        if self.early_stopping.stopped_epoch and "stopped" not in self.state:
+            self.state["stopped"] = "early stopping"
+            _write_state(self.output_dir, self.state)
+
+
+def _plain(value):
+    return None if value is None else float(value)
+
+
+def _write_state(output_dir, state):
+    with io.atomic_path(Path(output_dir) / STATE_FILE) as tmp:
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    columns = sorted({key for row in state["history"] for key in row} - {"epoch"})
+    with io.atomic_path(Path(output_dir) / HISTORY_CSV) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["epoch", *columns])
+        writer.writeheader()
+        writer.writerows(state["history"])
+
+
+def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
+          seed: int = 0, gap_widths=None, patience: int = 6, reduce_lr_patience: int = 2,
+          reduce_lr_factor: float = 0.5, min_learning_rate: float = 1e-5, time_limit_minutes: float | None = None,
+          base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, prefill: str = DEFAULT_PREFILL,
+          target: str = "counts", augment: bool = True, precision: str = "float32", resume: bool = True,
+          verbose: int = 2, callbacks=()) -> list[dict]:
+    """Train the gap-inpainting model on a patch dataset, resumably.
+
+    Streams ``train/`` and ``validation/`` of ``dataset_path`` in batches
+    (:class:`PatchBatches`), minimises :class:`GapMSE` with Adam, lowers the
+    learning rate on plateaus of the validation loss (ReduceLROnPlateau) and
+    stops early (EarlyStopping, ``patience`` epochs) or when the training
+    time reaches ``time_limit_minutes``.  Every epoch it writes to
+    ``output_dir``: ``last.keras`` (model and optimizer state), ``best.keras``
+    (lowest validation loss), ``state.json`` and ``history.csv`` (one row per
+    epoch); at the end ``learning_curve.png``.
+
+    With ``resume`` (default) and a ``state.json`` + ``last.keras`` present, a
+    rerun continues from ``last.keras`` at the first epoch not yet done, with
+    the optimizer, learning rate, time spent and callback counters as they
+    were; the model arguments of the rerun are then ignored.  A run killed
+    during an epoch loses that epoch only.
+
+    Parameters
+    ----------
+    dataset_path : HDF5 patch dataset (see :class:`PatchBatches`).
+    output_dir : folder for the files above (created).
+    epochs : int, most epochs (counting those done before a resume).
+    batch_size : int, patches per step.
+    learning_rate : float, initial Adam learning rate.
+    seed : int, seeds the weights (``keras.utils.set_random_seed``), the
+        per-epoch shuffle and the augmentations.
+    gap_widths : optional collection of int; train and validate only on
+        patches with these gap widths (pixels).
+    patience : int, epochs without improvement of the validation loss before stopping.
+    reduce_lr_patience, reduce_lr_factor, min_learning_rate : ReduceLROnPlateau settings.
+    time_limit_minutes : optional training-time budget, checked after each epoch.
+    base_filters, depth, prefill : architecture (:func:`braggsynth.model.build_model`);
+        the patch size is the dataset's.
+    target : "counts" or "expected" (module docstring).
+    augment : random flips and y/x swaps of the training patches.
+    precision : "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
+        float32 weights, loss and output).
+    resume : bool, continue from ``output_dir`` when it holds a run.
+    verbose : int, Keras verbosity (2: one line per epoch).
+    callbacks : extra Keras callbacks.
+
+    Returns
+    -------
+    list of dict, one per epoch done so far: ``epoch``, ``loss``, ``val_loss``,
+    ``learning_rate``, ``seconds`` (training time so far).
+    """
+    from . import figures
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    state_path, last_path = output_dir / STATE_FILE, output_dir / LAST_MODEL
+    for partial in output_dir.glob(f".{LAST_MODEL}.*.keras"):  # left by a run killed while saving
+        partial.unlink(missing_ok=True)
+    settings = {"dataset": str(dataset_path), "epochs": epochs, "batch_size": batch_size,
+                "learning_rate": learning_rate, "seed": seed,
+                "gap_widths": None if gap_widths is None else sorted(int(w) for w in gap_widths),
+                "base_filters": base_filters, "depth": depth, "prefill": prefill, "target": target,
+                "augment": augment, "precision": precision, "time_limit_minutes": time_limit_minutes,
+                "backend": keras.backend.backend(), "versions": {**io.package_versions(), "keras": keras.__version__}}
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(PRECISIONS[precision])
+    try:
+        if resume and state_path.is_file() and last_path.is_file():
+            state = json.loads(state_path.read_text())
+            if state.get("stopped") or state["epochs_done"] >= epochs:
+                log.info("%s: training already finished (%d epochs, %s)", output_dir, state["epochs_done"],
+                         state.get("stopped", "epoch limit"))
+                return state["history"]
+            keras.utils.set_random_seed(seed + state["epochs_done"])
+            model = load_model(last_path, compile=True)
+            log.info("%s: resuming at epoch %d of %d", output_dir, state["epochs_done"] + 1, epochs)
+        else:
+            for stale in (STATE_FILE, LAST_MODEL, BEST_MODEL, HISTORY_CSV, CURVE_PNG):
+                (output_dir / stale).unlink(missing_ok=True)
+            with io.open_h5(dataset_path) as h5:
+                if "train" not in h5:
+                    raise io.DataFileError(f"{dataset_path}: has no 'train' group")
+                patch_shape = tuple(h5["train"]["input"].shape[1:])
+            if len(patch_shape) != 3 or len(set(patch_shape)) != 1:
+                raise io.DataFileError(f"{dataset_path}: patches of shape {patch_shape} are not cubes")
+            settings["patch_size"] = patch_shape[0]
+            state = {"epochs_done": 0, "history": [], "best_val_loss": None, "seconds": 0.0, "settings": settings}
+            keras.utils.set_random_seed(seed)
+            model = build_model(patch_size=patch_shape[0], base_filters=base_filters, depth=depth, prefill=prefill)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=GapMSE())
+        first_epoch = state["epochs_done"]
+        method = prefill_of(model)
+        training = PatchBatches(dataset_path, "train", batch_size, prefill=method, target=target,
+                                gap_widths=gap_widths, shuffle=True, augment=augment, seed=seed,
+                                first_epoch=first_epoch)
+        validation = PatchBatches(dataset_path, "validation", batch_size, prefill=method, target=target,
+                                  gap_widths=gap_widths)
+        early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
+        reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=reduce_lr_factor,
+                                                      patience=reduce_lr_patience, min_lr=min_learning_rate)
+        limit = None if time_limit_minutes is None else 60.0 * float(time_limit_minutes)
+        checkpoint = _ResumableCheckpoint(output_dir, state, early_stopping, reduce_lr, limit)
+        try:
+            model.fit(training, validation_data=validation, epochs=epochs, initial_epoch=first_epoch,
+                      callbacks=[early_stopping, reduce_lr, checkpoint, *callbacks], verbose=verbose)
+        finally:
+            training.close()
+            validation.close()
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    figures.learning_curve(state["history"], output_dir / CURVE_PNG)
+    return state["history"]

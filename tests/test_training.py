@@ -1,0 +1,160 @@
+"""Training: the gap loss, batches with prefill and augmentation, resume, time budget, bfloat16."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from synthetic_patches import write_fringe_dataset  # noqa: E402
+
+from braggsynth import model as gapmodel, training  # noqa: E402
+
+TINY = {"base_filters": 4, "depth": 2}
+
+
+@pytest.fixture(scope="module")
+def fringe_dataset(tmp_path_factory) -> Path:
+    """64 / 16 / 16 patches of 16^3 voxels (the model takes any patch size divisible by 2**depth)."""
+    path = tmp_path_factory.mktemp("patches") / "fringes.h5"
+    write_fringe_dataset(path, counts=(64, 16, 16), gap_widths=(3, 4), patch_size=16)
+    return path
+
+
+def _loss_inputs():
+    rng = np.random.default_rng(4)
+    target = rng.random((2, 32, 32, 32, 1)).astype(np.float32)
+    mask = np.zeros_like(target)
+    mask[:, :, 13:19] = 1
+    mask[1, :, :, 13:19] = 1
+    return target, mask, np.concatenate([target, mask], axis=-1)
+
+
+def test_gap_loss_is_the_mean_square_error_over_the_gap_only():
+    target, mask, y_true = _loss_inputs()
+    loss = training.GapMSE()
+    assert float(loss(y_true, target)) == pytest.approx(0.0, abs=1e-7)
+    assert float(loss(y_true, np.where(mask > 0, target, 1.0 - target))) == pytest.approx(0.0, abs=1e-7)
+    assert float(loss(y_true, np.where(mask > 0, target + 0.1, target))) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_augmentation_maps_gap_planes_to_gap_planes_and_keeps_arrays_aligned():
+    rng = np.random.default_rng(0)
+    patch = rng.random((8, 16, 16, 16))
+    mask = np.zeros(patch.shape, bool)
+    mask[:, :, 6:10, :] = True  # horizontal gaps
+    flipped_patch, flipped_mask = training.augment((patch, mask), np.random.default_rng(1))
+    for p, m, original in zip(flipped_patch, flipped_mask, patch):
+        footprint = m.all(axis=0)  # (y, x): a gap plane goes through every frame
+        assert np.array_equal(footprint, m.any(axis=0))
+        rows, columns = footprint.all(axis=1).sum(), footprint.all(axis=0).sum()
+        assert (rows, columns) in ((4, 0), (0, 4)) and footprint.sum() == 4 * 16
+        assert np.allclose(np.sort(p.ravel()), np.sort(original.ravel()))
+    assert not np.array_equal(flipped_mask, mask)  # some patches had y and x swapped
+
+
+def test_patch_batches_prefill_the_input_and_choose_the_target(fringe_dataset):
+    batches = training.PatchBatches(fringe_dataset, "validation", 4, gap_widths=[4], target="expected")
+    try:
+        x, y = batches[0]
+        assert x.shape[1:] == (16, 16, 16, 2) and y.shape == x.shape
+        assert np.all(batches.gap_width_px == 4)
+        inputs, masks, expected = batches.read(batches.indices[:4], ("input", "mask", "expected"))
+        np.testing.assert_allclose(x[..., 0], gapmodel.prefill(inputs, masks), atol=1e-6)
+        np.testing.assert_array_equal(y[..., 0], expected)
+        assert sum(len(batches[i][0]) for i in range(len(batches))) == batches.indices.size
+    finally:
+        batches.close()
+    with pytest.raises(OSError, match="no 'bogus' group"):
+        training.PatchBatches(fringe_dataset, "bogus", 4)
+
+
+def test_bfloat16_gives_the_float32_loss_on_one_batch(fringe_dataset):
+    """The chosen fast path (mixed bfloat16) computes the same loss as float32, to 2e-3 relative."""
+    batches = training.PatchBatches(fringe_dataset, "train", 16)
+    x, y = batches[0]
+    batches.close()
+    losses = {}
+    for precision, policy in training.PRECISIONS.items():
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            keras.utils.set_random_seed(3)
+            net = gapmodel.build_model(patch_size=16, **TINY)
+            head = net.get_layer("correction")
+            head.set_weights([np.random.default_rng(5).normal(0, 0.05, w.shape).astype(np.float32)
+                              for w in head.get_weights()])
+            net.compile(loss=training.GapMSE())
+            losses[precision] = float(net.evaluate(x, y, verbose=0, batch_size=16))
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    assert losses["float32"] > 0
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=2e-3)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands for a killed job: raises during the given epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current_epoch == self.epoch and batch == 3:
+            raise KeyboardInterrupt
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+
+@pytest.fixture(scope="module")
+def trained(fringe_dataset, tmp_path_factory):
+    """A tiny model trained for 3 epochs, killed during the third and rerun."""
+    output = tmp_path_factory.mktemp("training")
+    settings = dict(batch_size=8, learning_rate=1e-3, seed=5, verbose=0, prefill="zero", **TINY)  # much to learn
+    with pytest.raises(KeyboardInterrupt):
+        training.train(fringe_dataset, output, epochs=3, callbacks=[Interrupt(2)], **settings)
+    interrupted = json.loads((output / training.STATE_FILE).read_text())
+    history = training.train(fringe_dataset, output, epochs=3, **settings)
+    return output, interrupted, history
+
+
+def test_training_lowers_the_validation_loss(trained):
+    _, _, history = trained
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+
+
+def test_training_resumes_after_an_interruption_at_the_next_epoch(trained):
+    output, interrupted, history = trained
+    assert interrupted["epochs_done"] == 2
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert history[:2] == interrupted["history"]
+    assert history[2]["seconds"] > history[1]["seconds"]
+    with open(output / training.HISTORY_CSV) as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    model = gapmodel.load_model(output / training.LAST_MODEL, compile=True)
+    steps_per_epoch = 64 // 8
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps_per_epoch
+    assert isinstance(model.loss, training.GapMSE)
+    for name in (training.BEST_MODEL, training.CURVE_PNG):
+        assert (output / name).stat().st_size > 0
+
+
+def test_finished_training_is_not_redone(trained, fringe_dataset):
+    output, _, history = trained
+    stamp = (output / training.LAST_MODEL).stat().st_mtime_ns
+    again = training.train(fringe_dataset, output, epochs=3, verbose=0, **TINY)
+    assert again == history
+    assert (output / training.LAST_MODEL).stat().st_mtime_ns == stamp
+
+
+def test_training_stops_at_its_time_budget(fringe_dataset, tmp_path):
+    history = training.train(fringe_dataset, tmp_path, epochs=20, time_limit_minutes=1e-4, batch_size=16,
+                             verbose=0, **TINY)
+    assert len(history) == 1
+    assert "time limit" in json.loads((tmp_path / training.STATE_FILE).read_text())["stopped"]
