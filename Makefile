@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: all setup run dry-run test bench clean
+.PHONY: all setup run dry-run test bench pretrain ship clean
 
 all: run
 
@@ -24,6 +24,17 @@ dry-run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
+# `make ship` copies the model and its card into src/braggsynth/models/.
+pretrain: setup
+	mkdir -p runs/pretrain
+	cp config/pretrain.yaml runs/pretrain/config.yaml
+	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) \
+		results/dataset/card.md results/evaluation/all/report.md
+
+ship:
+	$(BIN)/python -m braggsynth.modelcard runs/pretrain
 
 bench: setup
 	$(BIN)/python benchmarks/bench_particles.py

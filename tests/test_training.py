@@ -158,3 +158,32 @@ def test_training_stops_at_its_time_budget(fringe_dataset, tmp_path):
                              verbose=0, **TINY)
     assert len(history) == 1
     assert "time limit" in json.loads((tmp_path / training.STATE_FILE).read_text())["stopped"]
+
+
+def test_an_epoch_can_be_a_new_random_subset_of_the_split(fringe_dataset):
+    batches = training.PatchBatches(fringe_dataset, "train", 8, shuffle=True, patches_per_epoch=20, seed=1)
+    try:
+        first = batches._order.copy()
+        assert len(batches) == 3 and first.size == 20
+        batches.on_epoch_end()
+        assert batches._order.size == 20 and not np.array_equal(batches._order, first)
+    finally:
+        batches.close()
+
+
+def test_cached_prefill_gives_the_batches_computed_afresh(fringe_dataset):
+    settings = dict(prefill="smoothed_linear", shuffle=True, augment=True, seed=2)
+    cached = training.PatchBatches(fringe_dataset, "train", 8, cache_mb=0.5, **settings)  # 32 of 64 patches
+    fresh = training.PatchBatches(fringe_dataset, "train", 8, cache_mb=0, **settings)
+    try:
+        for _ in range(2):
+            for index in range(len(cached)):
+                (x_cached, y_cached), (x_fresh, y_fresh) = cached[index], fresh[index]
+                np.testing.assert_allclose(x_cached, x_fresh, atol=1e-6)
+                np.testing.assert_array_equal(y_cached, y_fresh)
+            cached.on_epoch_end()
+            fresh.on_epoch_end()
+        assert 0 < len(cached._cache) < 64 and not fresh._cache
+    finally:
+        cached.close()
+        fresh.close()

@@ -30,9 +30,9 @@ TINY = {
     "patches": {"size": 16, "per_pattern": 6, "gap_widths_px": [3, 5]},
     # with seed 9 these five particles fall in every split
     "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}},
-    "model": {"base_filters": 4, "depth": 2, "dilation_rates": [[4, 2, 1, 1], [2, 1]]},
+    "model": {"base_filters": 4, "depth": 2},
     "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3},
-    "evaluate": {"held_out_patterns": 1},
+    "evaluate": {"held_out_patterns": 1, "crops": 0},
 }
 PARTICLES = (("cube", "0000"), ("cube", "0001"), ("cube", "0002"), ("island", "0000"), ("island", "0001"))
 
@@ -122,9 +122,10 @@ def test_training_and_evaluation_report(finished_run):
     assert (model_dir / "learning_curve.png").stat().st_size > 5_000
     assert list(model_dir.glob("checkpoints-*/dataset-*/last.keras"))  # kept for resuming an interrupted training
     report = (finished_run / "results" / "evaluation" / "all" / "report.md").read_text()
-    for method in ("model", "zero", "linear", "biharmonic"):
+    for method in ("model", "zero", "linear", "smoothed_linear", "biharmonic"):
         assert f"| {method} |" in report
-    assert "## Whole patterns" in report
+    assert "## Test patches vs expected" in report and "## Held-out patterns vs counts" in report
+    assert "| shipped |" not in report  # made for 32^3 patches, not this run's 16^3
     metrics = (finished_run / "results" / "evaluation" / "all" / "metrics.csv").read_text()
     assert metrics.count("\n") > 8
 
@@ -135,8 +136,8 @@ def test_inpaint_cli_fills_a_recording_and_keeps_measured_voxels(finished_run, t
 
     recording = finished_run / "results" / "detector" / "cube" / "0000_00.h5"
     output = tmp_path / "filled.cxi"
-    subprocess.run([sys.executable, "-m", "braggsynth.cli", "inpaint", str(recording),
-                    str(finished_run / "results" / "model" / "all" / "best.keras"), str(output)], check=True)
+    subprocess.run([sys.executable, "-m", "braggsynth.cli", "inpaint", str(recording), str(output),
+                    "--model", str(finished_run / "results" / "model" / "all" / "best.keras")], check=True)
     gapped, mask = io.read_measured(recording)
     with h5py.File(output) as h5:
         filled = h5["entry_1/data_1/data"][()]

@@ -280,7 +280,8 @@ def inpaint_main(argv=None) -> int:
     :func:`braggsynth.io.write_inpainted`.
     """
     from .cli import setup_logging
-    from .model import SHIPPED_MODEL, load_model
+    from .model import load_model
+    from .models import SHIPPED_MODEL
 
     parser = argparse.ArgumentParser(
         prog="braggsynth inpaint", description="Fill the detector gaps of a measured 3D intensity with a trained model.")

@@ -4,8 +4,10 @@ The model fills the detector gap of one 32^3 patch.  Its input is
 (n, n, n, 2), channels last: channel 0 the normalised patch
 (:func:`braggsynth.patches.normalise`: log(I + 1) scaled to [0, 1] over the
 measured voxels) whose gap is already filled by a classic interpolation, the
-*prefill* (:func:`prefill`: 1D linear across the gap by default); channel 1
-the gap mask (1 in the gap).  Its output (n, n, n, 1) is
+*prefill* (:func:`prefill`; by default 1D linear interpolation across the gap
+from the measured voxels smoothed by a masked Gaussian of 1 voxel, which on
+Poisson counts continues the local mean rather than the noise at the gap's
+edges); channel 1 the gap mask (1 in the gap).  Its output (n, n, n, 1) is
 
     out = prefill + mask * correction,
 
@@ -20,7 +22,7 @@ i = 0 ... depth, k^3 kernels, ReLU): at each level two k^3 convolutions; a
 2^3 max pooling between levels; on the way up a stride-2 2^3 transposed
 convolution to f_{i}, concatenation with level i's output, two k^3
 convolutions; a 1^3 convolution (zero-initialised) gives the correction.
-With 16 base filters and depth 2: 340,657 parameters.
+With 16 base filters and depth 2: 339,681 parameters.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from . import baselines, io  # noqa: E402
+from .models import SHIPPED_MODEL  # noqa: E402
 
 log = logging.getLogger("braggsynth.model")
 if _ONEDNN_UNSET and _TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
@@ -53,9 +56,7 @@ DEFAULT_BASE_FILTERS = 16
 DEFAULT_DEPTH = 2
 #: Ways of filling the gap of the network's input (names of :mod:`braggsynth.baselines` fillers).
 PREFILLS = ("zero", "linear", "smoothed_linear")
-DEFAULT_PREFILL = "linear"
-#: The model shipped with the package (its card beside it, same stem).
-SHIPPED_MODEL = Path(__file__).parent / "models" / "inpainting.keras"
+DEFAULT_PREFILL = "smoothed_linear"
 
 
 def prefill(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:

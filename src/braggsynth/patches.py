@@ -191,11 +191,11 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
     sides = rng.integers(0, 2, size=count)  # 0: vertical, 1: horizontal
     for i, (z, y, x) in enumerate(corners):
         orientation = "cross" if crosses[i] else ORIENTATIONS[sides[i]]
-        truth = intensity[z:z + patch_size, y:y + patch_size, x:x + patch_size]
+        box = (slice(z, z + patch_size), slice(y, y + patch_size), slice(x, x + patch_size))
+        truth = intensity[box]
         mask = gap_through_centre(patch_size, int(out["gap_width_px"][i]), orientation)
         out["input"][i], (low, high) = normalise(truth, mask)
         out["target"][i] = scale(truth, low, high)
-        box = (slice(z, z + patch_size), slice(y, y + patch_size), slice(x, x + patch_size))
         out["expected"][i] = out["target"][i] if expected is None else scale(expected[box], low, high)
         out["mask"][i] = mask
         out["orientation"][i] = ORIENTATIONS.index(orientation)

@@ -30,8 +30,7 @@ import h5py
 import numpy as np
 
 from . import io
-from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, model_inputs,
-                    prefill_of)
+from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, prefill, prefill_of
 
 import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
 from keras import ops  # noqa: E402
@@ -103,21 +102,29 @@ class PatchBatches(keras.utils.PyDataset):
     gap_widths : optional collection of int; keep only the patches whose
         ``gap_width_px`` is one of them.
     shuffle : bool; reshuffle the patches every epoch.
+    patches_per_epoch : optional int; an epoch is this many patches of the
+        shuffled order (a different subset each epoch), not the whole split.
     augment : bool; random flips and y/x swaps (:func:`augment`).
     seed : int; the order and the augmentations of an epoch are drawn from
         (seed, epoch), so a resumed run sees the same ones.
     first_epoch : int, epoch of the first pass.
+    cache_mb : prefilled patches kept in memory, MiB (the prefill is computed
+        once per patch: flips and y/x swaps commute with it, so augmented
+        batches reuse it); 0 computes it for every batch.
     """
 
     def __init__(self, path, split, batch_size, *, prefill=DEFAULT_PREFILL, target="counts", gap_widths=None,
-                 shuffle=False, augment=False, seed=0, first_epoch=0, **kwargs):
+                 shuffle=False, patches_per_epoch=None, augment=False, seed=0, first_epoch=0, cache_mb=2048,
+                 **kwargs):
         super().__init__(**kwargs)
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
         self.path, self.split, self.batch_size = Path(path), split, int(batch_size)
         self.prefill, self.target = prefill, target
         self.shuffle, self.augment, self.seed, self.epoch = shuffle, augment, int(seed), int(first_epoch)
+        self.patches_per_epoch = None if patches_per_epoch is None else int(patches_per_epoch)
         self._handle = None
+        self._cache, self._cache_left = {}, int(cache_mb * 2**20)
         with io.open_h5(self.path) as h5:
             if split not in h5:
                 raise io.DataFileError(f"{self.path}: has no '{split}' group (has {', '.join(h5)})")
@@ -134,12 +141,13 @@ class PatchBatches(keras.utils.PyDataset):
         self._order = self._draw_order()
 
     def _draw_order(self):
-        if not self.shuffle:
-            return self.indices
-        return np.random.default_rng((self.seed, self.epoch)).permutation(self.indices)
+        order = self.indices
+        if self.shuffle:
+            order = np.random.default_rng((self.seed, self.epoch)).permutation(self.indices)
+        return order[:self.patches_per_epoch]
 
     def __len__(self):
-        return math.ceil(self.indices.size / self.batch_size)
+        return math.ceil(self._order.size / self.batch_size)
 
     def _group(self):
         if self._handle is None:
@@ -156,13 +164,31 @@ class PatchBatches(keras.utils.PyDataset):
             selection = rows
         return tuple(group[name][selection].astype(bool if name == "mask" else np.float32) for name in arrays)
 
+    def _prefilled(self, rows, inputs, mask):
+        """The prefill of the patches at ``rows`` (sorted), from the cache where it holds them."""
+        missing = [i for i, row in enumerate(rows) if row not in self._cache]
+        if len(missing) == len(rows):
+            result = prefill(inputs, mask, self.prefill)
+        else:
+            result = np.stack([self._cache.get(row, inputs[i]) for i, row in enumerate(rows)])
+            if missing:
+                result[missing] = prefill(inputs[missing], mask[missing], self.prefill)
+        for i in missing:
+            if self._cache_left < result[i].nbytes:
+                break
+            self._cache[rows[i]] = result[i].copy()
+            self._cache_left -= result[i].nbytes
+        return result
+
     def __getitem__(self, index):
-        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
         inputs, mask, target = self.read(rows, ("input", "mask", TARGETS[self.target]))
+        prefilled = self._prefilled(rows, inputs, mask)
         if self.augment:
             rng = np.random.default_rng((self.seed, self.epoch, index))
-            inputs, mask, target = augment((inputs, mask, target), rng)
-        return model_inputs(inputs, mask, self.prefill), np.stack([target, mask.astype(np.float32)], axis=-1)
+            prefilled, mask, target = augment((prefilled, mask, target), rng)
+        mask = mask.astype(np.float32)
+        return np.stack([prefilled, mask], axis=-1), np.stack([target, mask], axis=-1)
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -250,6 +276,7 @@ def _write_state(output_dir, state):
 def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
           seed: int = 0, gap_widths=None, patience: int = 6, reduce_lr_patience: int = 2,
           reduce_lr_factor: float = 0.5, min_learning_rate: float = 1e-5, time_limit_minutes: float | None = None,
+          patches_per_epoch: int | None = None,
           base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, prefill: str = DEFAULT_PREFILL,
           target: str = "counts", augment: bool = True, precision: str = "float32", resume: bool = True,
           verbose: int = 2, callbacks=()) -> list[dict]:
@@ -284,6 +311,9 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     patience : int, epochs without improvement of the validation loss before stopping.
     reduce_lr_patience, reduce_lr_factor, min_learning_rate : ReduceLROnPlateau settings.
     time_limit_minutes : optional training-time budget, checked after each epoch.
+    patches_per_epoch : optional int, training patches per epoch (a new random
+        subset each epoch; default the whole split): shorter epochs check the
+        validation loss, the time budget and the plateaus more often.
     base_filters, depth, prefill : architecture (:func:`braggsynth.model.build_model`);
         the patch size is the dataset's.
     target : "counts" or "expected" (module docstring).
@@ -313,6 +343,7 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
                 "gap_widths": None if gap_widths is None else sorted(int(w) for w in gap_widths),
                 "base_filters": base_filters, "depth": depth, "prefill": prefill, "target": target,
                 "augment": augment, "precision": precision, "time_limit_minutes": time_limit_minutes,
+                "patches_per_epoch": patches_per_epoch,
                 "backend": keras.backend.backend(), "versions": {**io.package_versions(), "keras": keras.__version__}}
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
@@ -343,8 +374,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
         first_epoch = state["epochs_done"]
         method = prefill_of(model)
         training = PatchBatches(dataset_path, "train", batch_size, prefill=method, target=target,
-                                gap_widths=gap_widths, shuffle=True, augment=augment, seed=seed,
-                                first_epoch=first_epoch)
+                                gap_widths=gap_widths, shuffle=True, patches_per_epoch=patches_per_epoch,
+                                augment=augment, seed=seed, first_epoch=first_epoch)
         validation = PatchBatches(dataset_path, "validation", batch_size, prefill=method, target=target,
                                   gap_widths=gap_widths)
         early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)

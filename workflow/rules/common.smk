@@ -137,10 +137,12 @@ def measured_intensities():
 
 
 def shipped_model():
-    """The package's shipped model, evaluated beside the trained one (none when switched off or absent)."""
-    from braggsynth.model import SHIPPED_MODEL
+    """The package's shipped model, evaluated beside the trained one (none when switched off, absent, or
+    made for patches of another size than the run's)."""
+    from braggsynth.models import SHIPPED_MODEL, SHIPPED_PATCH_SIZE
 
-    return [str(SHIPPED_MODEL)] if config["evaluate"]["shipped"] and SHIPPED_MODEL.is_file() else []
+    wanted = config["evaluate"]["shipped"] and config["patches"]["size"] == SHIPPED_PATCH_SIZE
+    return [str(SHIPPED_MODEL)] if wanted and SHIPPED_MODEL.is_file() else []
 
 
 def held_out_patterns():

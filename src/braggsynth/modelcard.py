@@ -1,0 +1,186 @@
+"""The card of a shipped model, and the step that ships one into the package.
+
+A card says what a model is (architecture, prefill, parameters), what it was
+trained on (the dataset card's counts), how (the recipe and the training
+settings, time and stop reason; the commit), how well it does (the PCC per
+gap width of every method in its evaluation report) and under which licence.
+It is written as JSON (read by tests and programs) and Markdown (read by
+people) beside the model file, with the same stem.
+
+``python -m braggsynth.modelcard RUN_FOLDER`` ships the model a pretraining
+run (``make pretrain``, ``runs/pretrain``) trained: it writes the weights of
+``results/model/all/best.keras`` as a float32 model (portable to any CPU or
+GPU, whatever precision trained it) to :data:`braggsynth.models.SHIPPED_MODEL`,
+and its card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import io
+
+LICENCE = "BSD-3-Clause"
+
+
+def _commit(folder) -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def read_metrics(csv_path, method: str = "model") -> dict:
+    """PCC per scope and gap width from an evaluation's ``metrics.csv``: {scope: {width: {method: pcc}}}.
+
+    The crop protocol's rows give their binned PCC (its published figure of
+    merit); the ``method`` of the card's own model is renamed ``this model``.
+    """
+    table = {}
+    with open(csv_path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["gap_width_px"] == "all":
+                continue
+            value = row.get("pcc_binned") or row["pcc_mean"]
+            name = "this model" if row["method"] == method else row["method"]
+            if name == "shipped":
+                continue
+            table.setdefault(row["scope"], {}).setdefault(row["gap_width_px"], {})[name] = float(value)
+    return table
+
+
+def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict, recipe: str,
+               commit: str) -> dict:
+    """The card as a JSON-ready dict (see the module docstring)."""
+    from .model import prefill_of
+
+    settings = training_state["settings"]
+    return {
+        "name": "braggsynth residual gap-inpainting U-Net",
+        "file": "inpainting.keras",
+        "licence": LICENCE,
+        "commit": commit,
+        "model": {"parameters": int(model.count_params()), "prefill": prefill_of(model),
+                  "input": "(batch, 32, 32, 32, 2): prefilled normalised patch, gap mask",
+                  "output": "(batch, 32, 32, 32, 1): prefill + mask * correction"},
+        "training": {"settings": {key: value for key, value in settings.items() if key != "dataset"},
+                     "epochs": training_state["epochs_done"], "best_epoch": training_state.get("best_epoch"),
+                     "best_val_loss": training_state.get("best_val_loss"),
+                     "minutes": round(training_state.get("seconds", 0.0) / 60, 1),
+                     "stopped": training_state.get("stopped", "epoch limit")},
+        "data": {key: dataset_card[key] for key in ("patches", "sources", "by_split", "by_origin", "by_shape",
+                                                    "by_gap_width_px", "seed") if key in dataset_card},
+        "recipe": recipe,
+        "metrics": metrics,
+    }
+
+
+def card_markdown(card: dict) -> str:
+    """The card for people: what, on what, how, how well, licence."""
+    training = card["training"]
+    data = card["data"]
+    lines = [f"# Model card: {card['name']}", "",
+             f"`{card['file']}`, {card['model']['parameters']:,} parameters, prefill `{card['model']['prefill']}`; "
+             f"licence {card['licence']} (the project's); trained at commit `{card['commit']}`.", "",
+             "Input: " + card["model"]["input"] + ". Output: " + card["model"]["output"] + ". "
+             "Load it with `braggsynth.model.load_model()` (safe mode); `braggsynth inpaint IN OUT` uses it.", "",
+             "## Training data", "",
+             f"{data.get('patches', '?')} patches of 32^3 voxels from {data.get('sources', '?')} sources "
+             f"(seed {data.get('seed', '?')}): per split {data.get('by_split')}, per origin {data.get('by_origin')}, "
+             f"per shape {data.get('by_shape')}, per gap width (px) {data.get('by_gap_width_px')}.", "",
+             "## Recipe", "",
+             f"`make pretrain` with `config/pretrain.yaml` (below), then `make ship`. Trained {training['epochs']} "
+             f"epochs in {training['minutes']} minutes (stopped by {training['stopped']}); best validation loss "
+             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}.", "",
+             "```json", json.dumps(training["settings"], indent=1, sort_keys=True), "```", "",
+             "```yaml", card["recipe"].rstrip(), "```", "",
+             "## Metrics (PCC over the gap voxels, log space; data the model never saw)", ""]
+    for scope, by_width in card["metrics"].items():
+        methods = list(dict.fromkeys(m for values in by_width.values() for m in values))
+        widths = sorted(by_width, key=int)
+        lines += [f"### {scope}", "", "| method | " + " | ".join(f"{w} px" for w in widths) + " |",
+                  "|---|" + "---:|" * len(widths)]
+        for method in methods:
+            cells = [f"{by_width[w][method]:.4f}" if method in by_width[w] else "" for w in widths]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Limits", "",
+              "Trained on 32^3 patches with gap planes of 3-12 px (MAXIPIX crosses, EIGER chip gaps); wider "
+              "gaps (EIGER module gaps of 38-41 px) are outside what it was trained for. Simulated particles are "
+              "FCC Au nanocrystals of 6-12 nm at the 111 reflection; measured patches come from one gold "
+              "reconstruction (CXIDB I182, via bcdi, CeCILL-B).", ""]
+    return "\n".join(lines)
+
+
+def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
+    """Copy a pretraining run's best model into the package and write its card beside it.
+
+    Parameters
+    ----------
+    run_folder : the folder a pretraining ran in (``runs/pretrain``): it holds
+        ``results/model/<model_name>/best.keras`` and its checkpoint state,
+        ``results/dataset/card.json`` and ``results/evaluation/<model_name>/metrics.csv``.
+    destination : model file to write (default :data:`braggsynth.models.SHIPPED_MODEL`).
+
+    Returns the model path written; ``.json`` and ``.md`` cards lie beside it.
+    """
+    from .model import build_model, load_model, prefill_of
+    from .models import SHIPPED_MODEL
+
+    run = Path(run_folder)
+    destination = Path(destination) if destination is not None else SHIPPED_MODEL
+    source = run / "results" / "model" / model_name / "best.keras"
+    states = sorted((run / "results" / "model" / model_name).glob("checkpoints-*/dataset-*/state.json"),
+                    key=lambda p: p.stat().st_mtime)
+    if not source.is_file() or not states:
+        raise io.DataFileError(f"{run}: no trained model (results/model/{model_name}/best.keras and its checkpoints)")
+    metrics_path = run / "results" / "evaluation" / model_name / "metrics.csv"
+    if not metrics_path.is_file():
+        raise io.DataFileError(f"{metrics_path}: no evaluation of the model; run the pretraining to its end")
+    config_files = sorted(run.glob("*.yaml")) or [Path(__file__).parents[2] / "config" / "pretrain.yaml"]
+    state = json.loads(states[-1].read_text())
+    trained = load_model(source)
+    settings = state["settings"]
+    portable = build_model(patch_size=int(trained.input_shape[1]), base_filters=settings["base_filters"],
+                           depth=settings["depth"], prefill=prefill_of(trained))
+    portable.set_weights(trained.get_weights())
+    card = model_card(model=portable, training_state=state,
+                      dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
+                      metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),
+                      commit=_commit(Path(__file__).parent))
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.stem}.{os.getpid()}.keras")  # Keras wants the suffix
+    try:
+        portable.save(partial)
+        os.replace(partial, destination)
+    finally:
+        partial.unlink(missing_ok=True)
+    for suffix, text in ((".json", json.dumps(card, indent=1) + "\n"), (".md", card_markdown(card))):
+        with io.atomic_path(destination.with_suffix(suffix)) as tmp:
+            Path(tmp).write_text(text)
+    return destination
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m braggsynth.modelcard",
+                                     description="Ship a pretraining run's model into the package, with its card.")
+    parser.add_argument("run_folder", help="folder of the pretraining run (runs/pretrain)")
+    args = parser.parse_args(argv)
+    try:
+        path = ship(args.run_folder)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"shipped {path} with its card {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
