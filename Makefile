@@ -30,7 +30,7 @@ test: setup
 pretrain: setup
 	mkdir -p runs/pretrain
 	cp config/pretrain.yaml runs/pretrain/config.yaml
-	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) \
+	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
 		results/dataset/card.md results/evaluation/all/report.md
 
 ship:
