@@ -25,7 +25,7 @@ dry-run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
+# The shipped model's recipe (1 h 24 min on 2 cores; rerun after an interruption to resume), then
 # `make ship` copies the model and its card into src/braggsynth/models/.
 pretrain: setup
 	mkdir -p runs/pretrain

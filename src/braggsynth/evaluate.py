@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from . import baselines, io, measured, metrics, patches
 from .baselines import BASELINES
+from .detector import gap_planes
 from .metrics import METRICS
 
 log = logging.getLogger("braggsynth.evaluate")
@@ -237,8 +238,6 @@ def measured_volumes(intensity, *, name: str, gap_widths_px=(3, 6, 9, 12), offse
     excluded : optional (z, y, x) bool, voxels the file does not measure
         (never scored; they join the gap).
     """
-    from .detector import gap_planes
-
     intensity = np.asarray(intensity, dtype=np.float64)
     n_z = intensity.shape[0]
     scoring = measured.scoring_region(intensity.shape)
