@@ -164,6 +164,21 @@ _FILLERS = {"zero": zero_fill, "linear": linear_fill, "smoothed_linear": smoothe
             "biharmonic": biharmonic_fill}
 
 
+def fill_batch(method: str, volumes, masks) -> np.ndarray:
+    """Fill the gaps of a batch (b, z, y, x) of volumes with the baseline named ``method`` (float32).
+
+    The linear fillers work on the whole batch at once (along y and x of each
+    volume); the others volume by volume.
+    """
+    volumes = np.asarray(volumes, dtype=np.float32)
+    masks = np.asarray(masks, dtype=bool)
+    if method == "zero":
+        return zero_fill(volumes, masks)
+    if method in ("linear", "smoothed_linear"):
+        return _FILLERS[method](volumes, masks, axes=(2, 3)).astype(np.float32)
+    return np.stack([baseline_fill(method, v, m) for v, m in zip(volumes, masks)]).astype(np.float32)
+
+
 def baseline_fill(method: str, volume, mask) -> np.ndarray:
     """Fill the gap of one (z, y, x) ``volume`` with the baseline named ``method`` (one of :data:`BASELINES`)."""
     try:

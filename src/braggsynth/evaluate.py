@@ -47,16 +47,11 @@ CROP_BINS = 20
 
 def fill_batch(method: str, volumes, masks, models: dict) -> np.ndarray:
     """Fill the gaps of a batch (b, z, y, x) of normalised volumes with a model (by name) or a baseline."""
-    volumes = np.asarray(volumes, dtype=np.float32)
-    masks = np.asarray(masks, dtype=bool)
     if method in models:
         from .model import fill_patches
 
         return fill_patches(models[method], volumes, masks)
-    if method in ("linear", "smoothed_linear"):
-        filler = baselines.linear_fill if method == "linear" else baselines.smoothed_linear_fill
-        return filler(volumes, masks, axes=(2, 3)).astype(np.float32)
-    return np.stack([baselines.baseline_fill(method, v, m) for v, m in zip(volumes, masks)]).astype(np.float32)
+    return baselines.fill_batch(method, volumes, masks)
 
 
 def _methods(models, chosen_baselines):

@@ -75,15 +75,9 @@ def prefill(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:
     -------
     float32 (b, n, n, n), measured voxels unchanged.
     """
-    patches = np.asarray(patches, dtype=np.float32)
-    masks = np.asarray(masks, dtype=bool)
-    if method == "zero":
-        return baselines.zero_fill(patches, masks)
-    if method == "linear":
-        return baselines.linear_fill(patches, masks, axes=(2, 3)).astype(np.float32)
-    if method == "smoothed_linear":
-        return baselines.smoothed_linear_fill(patches, masks, axes=(2, 3)).astype(np.float32)
-    raise ValueError(f"unknown prefill {method!r}; expected one of {', '.join(PREFILLS)}")
+    if method not in PREFILLS:
+        raise ValueError(f"unknown prefill {method!r}; expected one of {', '.join(PREFILLS)}")
+    return baselines.fill_batch(method, patches, masks)
 
 
 @keras.saving.register_keras_serializable(package="braggsynth")
