@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: all setup run dry-run test bench pretrain ship clean
+.PHONY: all setup run dry-run test bench pretrain ship pretrain-wide ship-wide clean
 
 all: run
 
@@ -35,6 +35,16 @@ pretrain: setup
 
 ship:
 	$(BIN)/python -m braggsynth.modelcard runs/pretrain
+
+# The wide-gap model (64^3 windows, EIGER's 38-41 px module gaps): same simulation as `pretrain`.
+pretrain-wide: setup
+	mkdir -p runs/pretrain-wide
+	cp config/pretrain_wide.yaml runs/pretrain-wide/config.yaml
+	cd runs/pretrain-wide && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
+		results/dataset/card.md results/evaluation/all/report.md
+
+ship-wide:
+	$(BIN)/python -m braggsynth.modelcard runs/pretrain-wide --to src/braggsynth/models/inpainting_wide.keras
 
 bench: setup
 	$(BIN)/python benchmarks/bench_particles.py

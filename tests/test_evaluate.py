@@ -101,3 +101,24 @@ def test_verdicts_compare_each_model_with_the_best_baseline():
             for m, v in (("model", 0.9), ("linear", 0.8), ("biharmonic", 0.95))]
     (line,) = evaluate.verdicts(rows, ["model"])
     assert "NOT above" in line and "biharmonic 0.9500" in line and "-0.0500" in line
+
+
+def test_wide_gaps_are_bands_of_rows_scored_with_a_64_voxel_model_beside_the_baselines():
+    rng = np.random.default_rng(6)
+    counts = rng.poisson(fringe_volume((64, 96, 96), rng)).astype(np.float32)
+    simulated = [{"scope": "held-out patterns vs counts", "name": "p", "intensity": counts, "expected": None,
+                  "gap_mask": np.zeros(counts.shape, bool), "gap_width_px": 6}]
+    measured_files = [("scan", rng.poisson(fringe_volume((128, 96, 96), rng)).astype(np.float32), None)]
+    volumes = evaluate.wide_gap_volumes(simulated, measured_files, gap_widths_px=(38, 41), offsets_px=(0,), seed=1)
+    assert [v["scope"] for v in volumes] == ["held-out patterns vs counts (wide gaps)"] * 2 + \
+        ["measured scan (wide gaps)"] * 4
+    for volume, width in zip(volumes[:2], (38, 41)):
+        rows = np.flatnonzero(volume["gap_mask"][0].all(axis=1))
+        assert len(rows) == width and abs(rows.mean() - 48) <= 8.5 and volume["gap_mask"][:, rows].all()
+    keras.utils.set_random_seed(0)
+    wide = {"wide": build_model(patch_size=64, base_filters=2, depth=3)}
+    rows, _ = evaluate.evaluate_volumes(volumes[:2], wide, progress=False)
+    by = {(r["method"], r["gap_width_px"]): r for r in rows}
+    assert set(m for m, _ in by) == {"wide", *BASELINES}
+    # an untrained residual model is its prefill, on wide gaps too
+    assert by[("wide", 38)]["pcc_mean"] == pytest.approx(by[(prefill_of(wide["wide"]), 38)]["pcc_mean"], abs=1e-5)

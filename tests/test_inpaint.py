@@ -17,7 +17,8 @@ import pytest  # noqa: E402
 from braggsynth import io  # noqa: E402
 from braggsynth.baselines import linear_fill  # noqa: E402
 from braggsynth.detector import gap_planes  # noqa: E402
-from braggsynth.inpaint import gap_windows, inpaint, inpaint_main  # noqa: E402
+from braggsynth.cli import main  # noqa: E402
+from braggsynth.inpaint import gap_windows, inpaint  # noqa: E402
 from braggsynth.model import build_model  # noqa: E402
 from braggsynth.patches import gap_through_centre  # noqa: E402
 
@@ -112,8 +113,8 @@ def test_cli_writes_an_inpainted_cxi_file(tiny_model, tmp_path):
     mask = gap_planes(intensity.shape, "vertical", (0, 20), 6)
     io.write_cxi_intensity(tmp_path / "measured.cxi", intensity, mask)
     tiny_model.save(tmp_path / "model.keras")
-    assert inpaint_main([str(tmp_path / "measured.cxi"), str(tmp_path / "out.cxi"),
-                         "--model", str(tmp_path / "model.keras"), "--stride", "8"]) == 0
+    assert main(["inpaint", str(tmp_path / "measured.cxi"), str(tmp_path / "out.cxi"),
+                 "--model", str(tmp_path / "model.keras"), "--stride", "8"]) == 0
     with h5py.File(tmp_path / "out.cxi", "r") as h5:
         data = h5["entry_1/data_1"]
         assert data.attrs["inpainted"] and data.attrs["inpainted_voxels"] == mask.sum()

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from . import detector, scattering, shapes
+from .inpaint import MIN_CONTEXT_PX
 
 KIND_KEYS = {
     "cube": set(),
@@ -83,9 +84,11 @@ def check_training_set(config: dict) -> None:
     grid = config["peaks"]["grid"]
     if size > min(grid):
         raise ConfigError(f"patches.size: {size} px does not fit in the peaks.grid {grid}")
+    widest = size - 2 * MIN_CONTEXT_PX
     for width in config["patches"]["gap_widths_px"]:
-        if width >= size // 2:
-            raise ConfigError(f"patches.gap_widths_px: a {width} px gap leaves too little of a {size} px patch")
+        if width > widest:
+            raise ConfigError(f"patches.gap_widths_px: a {width} px gap leaves fewer than {MIN_CONTEXT_PX} measured "
+                              f"px on each side in a {size} px patch (at most {widest} px)")
     names = set()
     for i, entry in enumerate(config["experimental"]):
         if entry["name"] in names:

@@ -38,12 +38,20 @@ class Detector:
         detector columns, normal to x).
     chip_px : (rows, columns), pixels of the sensitive tile (chip or module)
         between two gaps, along y and along x.
+    frame_px : (rows, columns) of the whole detector frame, or None for a
+        detector known by its gap widths only.
+    row_gaps, column_gaps : [start, stop) pixel ranges of the gaps in the
+        frame: bands of rows (horizontal gaps) and bands of columns (vertical
+        gaps); empty without ``frame_px``.
     """
 
     name: str
     horizontal_gap_px: int
     vertical_gap_px: int
     chip_px: tuple[int, int]
+    frame_px: tuple[int, int] | None = None
+    row_gaps: tuple[tuple[int, int], ...] = ()
+    column_gaps: tuple[tuple[int, int], ...] = ()
 
     def gap_width_px(self, orientation: str) -> int:
         """Width of a gap of ``orientation`` ("horizontal" or "vertical")."""
@@ -55,15 +63,35 @@ class Detector:
 
 
 #: Detector presets.
-#: MAXIPIX (ESRF): 2 x 2 chips of 256 x 256 px, 6 px between chips in both
-#: directions (a 516 x 516 frame; bcdi masks rows and columns 255:261).
-#: EIGER 4M (Dectris): 4 x 2 modules of 514 rows x 1030 columns, 37 px between
-#: module rows and 10 px between module columns (2167 x 2070 frame); bcdi and
-#: cdiutils mask 38 and 12 px, the widths used here.  The wide gaps are bands
-#: of rows (horizontal, normal to y), the narrow ones bands of columns.
+#:
+#: - ``maxipix`` (ESRF): 2 x 2 chips of 256 x 256 px, 6 px between chips in both
+#:   directions: a 516 x 516 frame whose rows and columns 255:261 are gap (the
+#:   mask of bcdi).
+#: - ``eiger`` (Dectris EIGER, for simulation): 38 px between module rows, 12 px
+#:   between module columns, the widths bcdi and cdiutils mask; no frame layout.
+#: - ``eiger4m``: 4 x 2 modules of 514 rows x 1030 columns in a 2167 x 2070
+#:   frame; gaps as bcdi masks them: rows 513:552, 1064:1103, 1615:1654
+#:   (39 px), columns 1029:1041 (12 px).
+#: - ``eiger2m``: the 2164 x 1030 EIGER of bcdi's ``Eiger2M`` (PETRA III P10):
+#:   module gaps of 41 px (rows 511:552, 1061:1102, 1611:1652), chip gaps of
+#:   4-5 px (rows 255:259, 804:809, 1355:1359, 1905:1909; columns 255:259,
+#:   513:517, 771:775).
+#:
+#: The wide gaps are bands of rows (horizontal, normal to y), the narrow ones
+#: bands of columns.  Frame borders and single defective pixels, which bcdi
+#: also masks, are left to the user's own mask.
 PRESETS = {
-    "maxipix": Detector("maxipix", horizontal_gap_px=6, vertical_gap_px=6, chip_px=(256, 256)),
+    "maxipix": Detector("maxipix", horizontal_gap_px=6, vertical_gap_px=6, chip_px=(256, 256), frame_px=(516, 516),
+                        row_gaps=((255, 261),), column_gaps=((255, 261),)),
     "eiger": Detector("eiger", horizontal_gap_px=38, vertical_gap_px=12, chip_px=(514, 1030)),
+    "eiger4m": Detector("eiger4m", horizontal_gap_px=39, vertical_gap_px=12, chip_px=(514, 1030),
+                        frame_px=(2167, 2070), row_gaps=((513, 552), (1064, 1103), (1615, 1654)),
+                        column_gaps=((1029, 1041),)),
+    "eiger2m": Detector("eiger2m", horizontal_gap_px=41, vertical_gap_px=4, chip_px=(256, 256),
+                        frame_px=(2164, 1030),
+                        row_gaps=((255, 259), (511, 552), (804, 809), (1061, 1102), (1355, 1359), (1611, 1652),
+                                  (1905, 1909)),
+                        column_gaps=((255, 259), (513, 517), (771, 775))),
 }
 
 
@@ -104,6 +132,36 @@ def detector_model(name_or_dict) -> Detector:
     if np.any(chip <= 0) or np.any(chip != np.round(chip)):
         raise ValueError(f"detector chip_px must be positive integers, got {name_or_dict.get('chip_px')!r}")
     return Detector(str(name_or_dict.get("name", "custom")), chip_px=(int(chip[0]), int(chip[1])), **widths)
+
+
+def frame_gaps(detector, roi_origin, shape) -> np.ndarray:
+    """Boolean (z, y, x) mask of the detector's gaps seen by a region of interest of its frame.
+
+    Parameters
+    ----------
+    detector : a preset name or Detector with a frame layout (``frame_px``).
+    roi_origin : (row, column) of the region's first pixel on the detector frame.
+    shape : (n_z, n_y, n_x) of the recorded stack (y, x: the region's rows and columns).
+
+    Raises ValueError when the detector has no frame layout or the region
+    does not lie inside the frame.
+    """
+    detector = detector_model(detector)
+    if detector.frame_px is None:
+        with_layout = ", ".join(name for name, preset in PRESETS.items() if preset.frame_px is not None)
+        raise ValueError(f"detector {detector.name!r} has no frame layout; use one of {with_layout}")
+    n_z, n_y, n_x = (int(n) for n in shape)
+    row, column = (int(p) for p in roi_origin)
+    rows, columns = detector.frame_px
+    if row < 0 or column < 0 or row + n_y > rows or column + n_x > columns:
+        raise ValueError(f"a region of {n_y} x {n_x} px at row {row}, column {column} does not fit in the "
+                         f"{rows} x {columns} px frame of {detector.name}")
+    frame = np.zeros((rows, columns), dtype=bool)
+    for start, stop in detector.row_gaps:
+        frame[start:stop, :] = True
+    for start, stop in detector.column_gaps:
+        frame[:, start:stop] = True
+    return np.broadcast_to(frame[row:row + n_y, column:column + n_x], (n_z, n_y, n_x)).copy()
 
 
 def gap_planes(shape, orientation: str, position, width_px) -> np.ndarray:

@@ -36,7 +36,6 @@ count as unmeasured) and cropped back.  Arrays are (z, y, x).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 from pathlib import Path
@@ -45,11 +44,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import io, patches
+from .gaps import MIN_PLANE_FRACTION, gap_stripes
 
 log = logging.getLogger("braggsynth.inpaint")
 
-#: Fraction of gap voxels above which a plane counts as part of a gap stripe.
-MIN_PLANE_FRACTION = 0.5
 #: Measured voxels a window keeps on each side of a stripe (narrower leaves too little context).
 MIN_CONTEXT_PX = 4
 
@@ -62,28 +60,6 @@ def window_positions(size: int, patch_size: int, stride: int) -> list[int]:
     if starts[-1] != size - patch_size:
         starts.append(size - patch_size)
     return starts
-
-
-def gap_stripes(gap_mask, min_plane_fraction: float = MIN_PLANE_FRACTION) -> list[tuple[int, int, int]]:
-    """Gap stripes of a mask: (axis, first plane, end plane) for each run of mostly-gap planes.
-
-    A plane normal to ``axis`` belongs to a stripe when at least
-    ``min_plane_fraction`` of its voxels are gap; a detector gap in a rocking
-    scan is a stripe normal to y or x through all z.
-    """
-    gap_mask = np.asarray(gap_mask, dtype=bool)
-    stripes = []
-    for axis in range(gap_mask.ndim):
-        others = tuple(a for a in range(gap_mask.ndim) if a != axis)
-        planes = gap_mask.mean(axis=others) >= min_plane_fraction
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], planes.astype(np.int8), [0]])))
-        stripes += [(axis, int(start), int(stop)) for start, stop in zip(edges[::2], edges[1::2])]
-    return stripes
-
-
-def gap_width_px(gap_mask) -> int:
-    """Width (pixels) of the widest gap stripe of a mask (:func:`gap_stripes`), 0 when it has none."""
-    return max((stop - start for _, start, stop in gap_stripes(gap_mask)), default=0)
 
 
 def gap_windows(gap_mask, *, patch_size: int = 32, stride: int | None = None,
@@ -177,13 +153,8 @@ def _whole_stripes(corner, stripes, patch_size: int, shape) -> np.ndarray:
     return factor
 
 
-def _model_patch_size(model, default: int = 32) -> int:
-    shape = getattr(model, "input_shape", None)
-    return int(shape[1]) if shape is not None and len(shape) == 5 and shape[1] is not None else default
-
-
 def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: int | None = None,
-            batch_size: int = 32, progress: bool = True) -> np.ndarray:
+            batch_size: int = 32, progress: bool = True, with_spread: bool = False):
     """Fill the gap voxels of a 3D intensity with the patch model.
 
     Parameters
@@ -201,31 +172,39 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         model's input shape, else 32).
     stride : int, step of the windows along the gap planes (default
         patch_size // 2); 1 reproduces the dense sliding window of Masto et al.
-    batch_size : int, windows per model call.
+    batch_size : int, windows per model call (>= 1).
     progress : bool, show a progress bar.
+    with_spread : bool, also return the spread of the window predictions.
 
     Returns
     -------
-    (z, y, x) array of the volume's dtype (float32 for integer volumes): the
-    volume with its gap voxels replaced by the blended predictions
-    (module docstring); every other voxel is bit-for-bit the input's.
+    filled : (z, y, x) array of the volume's dtype (float32 for integer
+        volumes): the volume with its gap voxels replaced by the blended
+        predictions (module docstring); every other voxel is bit-for-bit the
+        input's.
+    spread : only with ``with_spread``, float32 (z, y, x): in each gap voxel
+        the weighted standard deviation, in log(I + 1), of the predictions of
+        the windows blended there (how much overlapping windows disagree);
+        NaN in a gap voxel that only one window fills, 0 outside the gap.
     """
     volume = np.asarray(volume)
     gap_mask = np.asarray(gap_mask, dtype=bool)
     io.check_volume(volume, gap_mask, volume_name="volume", mask_name="gap_mask")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     measured = volume[~gap_mask]
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
-    from .model import fill_patches, load_model
+    from .model import fill_patches, load_model, patch_size_of
 
     if isinstance(model, (str, Path)):
         model = load_model(model)
     if patch_size is None:
-        patch_size = _model_patch_size(model)
+        patch_size = patch_size_of(model)
     dtype = volume.dtype if np.issubdtype(volume.dtype, np.floating) else np.dtype(np.float32)
     result = volume.astype(dtype, copy=True)
     if not gap_mask.any():
-        return result
+        return (result, np.zeros(volume.shape, dtype=np.float32)) if with_spread else result
 
     # Pad short axes with unmeasured voxels (seen as gap by the model, never written back).
     pad = [(0, max(patch_size - n, 0)) for n in volume.shape]
@@ -235,9 +214,12 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     corners = gap_windows(to_fill, patch_size=patch_size, stride=stride)
     stripes = gap_stripes(to_fill)
     weight = blending_weight(patch_size)
-    # Sums over the windows that hold the voxel's stripes whole, and over all windows (the fallback);
-    # float32 keeps log(I + 1) to 1e-7 relative and halves the memory of large volumes.
-    log_sum, weight_sum, any_log_sum, any_weight_sum = (np.zeros(work.shape, dtype=np.float32) for _ in range(4))
+    # Sums over the windows that hold the voxel's stripes whole, and over all windows (the fallback), of the
+    # weight, weight x log(I + 1) and weight x log(I + 1)^2, and the windows counted; float32 keeps log(I + 1)
+    # to 1e-7 relative and halves the memory of large volumes, float64 keeps the spread's variance exact.
+    sums_dtype = np.float64 if with_spread else np.float32
+    trusted_sums, any_sums = ([np.zeros(work.shape, dtype=sums_dtype) for _ in range(3)] for _ in range(2))
+    trusted_windows, any_windows = (np.zeros(work.shape, dtype=np.int16) for _ in range(2))
     bar = tqdm(total=len(corners), unit="window", desc="inpainting", disable=not progress)
     for first in range(0, len(corners), batch_size):
         batch = corners[first:first + batch_size]
@@ -254,60 +236,30 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         filled = fill_patches(model, windows, masks, batch_size=batch_size)
         for corner, box, prediction, (low, high) in zip(batch, boxes, filled, bounds):
             logged = np.log1p(patches.denormalise(prediction, low, high))
-            trusted = weight * _whole_stripes(corner, stripes, patch_size, work.shape)
-            log_sum[box] += trusted * logged
-            weight_sum[box] += trusted
-            any_log_sum[box] += weight * logged
-            any_weight_sum[box] += weight
+            whole = _whole_stripes(corner, stripes, patch_size, work.shape)
+            for sums, counted, w in ((trusted_sums, trusted_windows, weight * whole), (any_sums, any_windows, weight)):
+                sums[0][box] += w
+                sums[1][box] += w * logged
+                if with_spread:
+                    sums[2][box] += w * logged**2
+                counted[box] += w > 0
         bar.update(len(batch))
     bar.close()
     crop = tuple(slice(0, n) for n in volume.shape)
+    weight_sum, log_sum, square_sum = (sums[crop][gap_mask].astype(np.float64) for sums in trusted_sums)
+    counted = trusted_windows[crop][gap_mask]
     fallback = weight_sum == 0
-    log_sum[fallback], weight_sum[fallback] = any_log_sum[fallback], any_weight_sum[fallback]
-    blended = np.expm1(log_sum[crop][gap_mask].astype(np.float64) / weight_sum[crop][gap_mask])
-    result[gap_mask] = blended.astype(dtype)
+    if fallback.any():
+        any_weight, any_log, any_square = (sums[crop][gap_mask][fallback].astype(np.float64) for sums in any_sums)
+        weight_sum[fallback], log_sum[fallback], square_sum[fallback] = any_weight, any_log, any_square
+        counted[fallback] = any_windows[crop][gap_mask][fallback]
+    mean_log = log_sum / weight_sum
+    result[gap_mask] = np.expm1(mean_log).astype(dtype)
     if not np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True):
         raise RuntimeError("inpaint changed measured voxels")
-    return result
-
-
-def inpaint_main(argv=None) -> int:
-    """``braggsynth inpaint INPUT OUTPUT [--model PATH] [--key KEY] [--mask-key KEY] [--stride N] ...``
-
-    Reads a measured intensity (:func:`braggsynth.io.read_measured`: CXI/HDF5,
-    .npy, .npz, TIFF), fills every voxel of its mask (the file's mask, or the
-    one given by ``--mask-key``), and writes a CXI file with
-    :func:`braggsynth.io.write_inpainted`.
-    """
-    from .cli import setup_logging
-    from .model import load_model
-    from .models import SHIPPED_MODEL
-
-    parser = argparse.ArgumentParser(
-        prog="braggsynth inpaint", description="Fill the detector gaps of a measured 3D intensity with a trained model.")
-    parser.add_argument("input", help="measured intensity: CXI/HDF5, .npy, .npz or TIFF stack")
-    parser.add_argument("output", help="CXI file to write")
-    parser.add_argument("--model", help="trained model (.keras, from braggsynth training; default: the model "
-                                        "shipped with braggsynth)")
-    parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/data_1/data; .npz default data)")
-    parser.add_argument("--mask-key", help="dataset of the mask of voxels to fill (default: the file's mask)")
-    parser.add_argument("--stride", type=int, default=None, help="step of the windows along the gaps (default 16)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call (default 32)")
-    parser.add_argument("--gap-as-mask", action="store_true",
-                        help="also write the filled voxels as entry_1/data_1/mask (phasing programs then ignore "
-                             "the inpainted values there)")
-    parser.add_argument("--log", help="log file")
-    args = parser.parse_args(argv)
-    logger = setup_logging(args.log)
-    intensity, mask = io.read_measured(args.input, args.key, args.mask_key)
-    if mask is None:
-        parser.error(f"{args.input}: has no mask; give the gap with --mask-key")
-    logger.info("%s: %s voxels, %d to fill (%.2f %%)", args.input, "x".join(map(str, intensity.shape)),
-                int(mask.sum()), 100 * mask.mean())
-    model_path = SHIPPED_MODEL if args.model is None else Path(args.model)
-    filled = inpaint(intensity, mask, load_model(model_path), stride=args.stride, batch_size=args.batch_size)
-    record = io.provenance({"input": str(args.input), "key": args.key, "mask_key": args.mask_key,
-                            "model": str(model_path), "stride": args.stride})
-    io.write_inpainted(args.output, filled, mask, model_path=model_path, gap_as_mask=args.gap_as_mask, record=record)
-    logger.info("wrote %s", args.output)
-    return 0
+    if not with_spread:
+        return result
+    spread = np.zeros(volume.shape, dtype=np.float32)
+    deviation = np.sqrt(np.maximum(square_sum / weight_sum - mean_log**2, 0.0))
+    spread[gap_mask] = np.where(counted >= 2, deviation, np.nan)
+    return result, spread

@@ -258,6 +258,16 @@ def read_measured(path, key: str | None = None, mask_key: str | None = None):
     missing or unreadable, a key is absent, the data is not a real 3D array,
     or the mask does not match the data.
     """
+    return _check_measured(*read_raw(path, key, mask_key))
+
+
+def read_raw(path, key: str | None = None, mask_key: str | None = None):
+    """The array and mask of a measured file as stored, unchecked: (data, mask or None, where).
+
+    Formats and keys as :func:`read_measured`; ``data`` keeps the file's dtype
+    (gap sentinels depend on it, :mod:`braggsynth.gaps`); ``where`` names the
+    file (and key) for messages.  Raises DataFileError as :func:`read_measured`.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -308,7 +318,41 @@ def read_measured(path, key: str | None = None, mask_key: str | None = None):
     else:
         raise DataFileError(f"{path}: unknown format {suffix!r}; expected one of "
                             f"{', '.join(HDF5_SUFFIXES + ('.npy', '.npz', '.tif', '.tiff'))}")
-    return _check_measured(data, mask, where)
+    return data, mask, where
+
+
+MASK_FILE_KEYS = ("entry_1/data_1/mask", "mask", "entry_1/data_1/data", "data")
+
+
+def read_mask(path, key: str | None = None) -> np.ndarray:
+    """A gap mask from its own file (HDF5/CXI, .npy, .npz or TIFF): bool, 2D (y, x) or 3D (z, y, x), True (nonzero) in the gap.
+
+    ``key`` names the dataset (HDF5) or array (.npz); by default the first of
+    :data:`MASK_FILE_KEYS` present, or the only array of an .npz.  Raises
+    DataFileError, one line naming the file, when it is unreadable or holds
+    no 2D or 3D numeric array.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if key is None and path.is_file() and suffix in HDF5_SUFFIXES:
+        with open_h5(path) as h5:
+            key = next((k for k in MASK_FILE_KEYS if isinstance(h5.get(k), h5py.Dataset)), None)
+        if key is None:
+            raise DataFileError(f"{path}: no mask dataset (looked for {', '.join(MASK_FILE_KEYS)}); give its key")
+    if key is None and path.is_file() and suffix == ".npz":
+        with _load_numpy(path) as archive:
+            names = list(archive.files)
+        key = "mask" if "mask" in names else (names[0] if len(names) == 1 else None)
+        if key is None:
+            raise DataFileError(f"{path}: no array 'mask' among {', '.join(names) or 'none'}; give its key")
+    if key is not None and suffix in (".npy", ".tif", ".tiff"):
+        raise DataFileError(f"{path}: a {suffix} file holds one array; it takes no key {key!r}")
+    data, _, where = read_raw(path, key)
+    data = np.asarray(data)
+    if data.dtype.kind not in "biuf" or data.ndim not in (2, 3):
+        raise DataFileError(f"{where}: a mask must be a 2D (y, x) or 3D (z, y, x) numeric array, got "
+                            f"{data.dtype} of shape {data.shape}")
+    return data != 0
 
 
 def _load_numpy(path):
@@ -486,13 +530,16 @@ def read_shard_info(path) -> dict:
 
 
 def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mask: bool = False,
-                    record: dict | None = None) -> None:
+                    record: dict | None = None, spread=None) -> None:
     """Write an inpainted 3D intensity the way CXI files are laid out.
 
     Layout: ``cxi_version`` = 150; ``entry_1/data_1/data`` float32 (z, y, x)
     intensity (photons), measured voxels as read and gap voxels filled;
     ``entry_1/data_1/inpainted_mask`` uint8 (z, y, x), 1 where a voxel was
-    filled by the model; attributes on ``entry_1/data_1``: ``inpainted``
+    filled by the model; ``entry_1/data_1/inpainting_spread`` float32 (z, y, x)
+    when ``spread`` is given: the spread of the window predictions in
+    log(I + 1) (:func:`braggsynth.inpaint.inpaint`), NaN where one window
+    filled the voxel, 0 outside the gap; attributes on ``entry_1/data_1``: ``inpainted``
     (True), ``inpainting_model`` (path), ``inpainted_voxels``; ``provenance``
     (JSON) on ``entry_1`` when ``record`` is given.
 
@@ -511,3 +558,8 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
         data.attrs["inpainted_voxels"] = int(filled_mask.sum())
         data.create_dataset("inpainted_mask", data=filled_mask.astype(np.uint8), chunks=True,
                             compression="gzip", compression_opts=4)
+        if spread is not None:
+            check_volume(spread, filled_mask, volume_name="spread", mask_name="filled_mask")
+            spread_data = data.create_dataset("inpainting_spread", data=np.asarray(spread, dtype=np.float32),
+                                              chunks=True, compression="gzip", compression_opts=4)
+            spread_data.attrs["units"] = "log(I + 1)"

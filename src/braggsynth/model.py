@@ -166,6 +166,12 @@ def prefill_of(model) -> str:
     return "zero"
 
 
+def patch_size_of(model, default: int = PATCH_SIZE) -> int:
+    """Side of the cubic patches a model fills (from its input shape; ``default`` for other callables)."""
+    shape = getattr(model, "input_shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 5 and shape[1] is not None else default
+
+
 def model_inputs(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:
     """Network input (b, n, n, n, 2) float32: the :func:`prefill` of the patches and the gap masks."""
     masks = np.asarray(masks, dtype=bool)
@@ -211,5 +217,20 @@ def load_model(path=None, *, compile: bool = False) -> keras.Model:
         raise io.DataFileError(f"{path}: model file not found")
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=compile)
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: refused or unreadable model file ({str(error).splitlines()[0]})") from None
+
+
+def save_model(model, path) -> Path:
+    """Write a Keras model to ``path`` (.keras) atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a Keras model file must end in .keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.keras")  # Keras wants the suffix
+    try:
+        model.save(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,7 +130,7 @@ def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
 
     Returns the model path written; ``.json`` and ``.md`` cards lie beside it.
     """
-    from .model import build_model, load_model, prefill_of
+    from .model import build_model, load_model, prefill_of, save_model
     from .models import SHIPPED_MODEL
 
     run = Path(run_folder)
@@ -155,13 +154,7 @@ def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
                       dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
                       metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),
                       commit=_commit(Path(__file__).parent))
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{destination.stem}.{os.getpid()}.keras")  # Keras wants the suffix
-    try:
-        portable.save(partial)
-        os.replace(partial, destination)
-    finally:
-        partial.unlink(missing_ok=True)
+    save_model(portable, destination)
     for suffix, text in ((".json", json.dumps(card, indent=1) + "\n"), (".md", card_markdown(card))):
         with io.atomic_path(destination.with_suffix(suffix)) as tmp:
             Path(tmp).write_text(text)
@@ -172,9 +165,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m braggsynth.modelcard",
                                      description="Ship a pretraining run's model into the package, with its card.")
     parser.add_argument("run_folder", help="folder of the pretraining run (runs/pretrain)")
+    parser.add_argument("--to", help="model file to write (default: the shipped model, src/braggsynth/models/"
+                                     "inpainting.keras)")
     args = parser.parse_args(argv)
     try:
-        path = ship(args.run_folder)
+        path = ship(args.run_folder, args.to)
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

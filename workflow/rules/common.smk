@@ -145,6 +145,14 @@ def shipped_model():
     return [str(SHIPPED_MODEL)] if wanted and SHIPPED_MODEL.is_file() else []
 
 
+def shipped_wide_model():
+    """The package's wide-gap model, scored on EIGER-like gaps (none when switched off or absent)."""
+    from braggsynth.models import SHIPPED_WIDE_MODEL
+
+    wanted = config["evaluate"]["shipped"] and config["evaluate"]["wide_gaps_px"]
+    return [str(SHIPPED_WIDE_MODEL)] if wanted and SHIPPED_WIDE_MODEL.is_file() else []
+
+
 def held_out_patterns():
     """Detector recordings of test-split particles, inpainted whole by the evaluation."""
     from braggsynth.dataset import source_id, split_of

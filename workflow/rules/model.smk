@@ -32,12 +32,14 @@ rule evaluate:
         patterns=held_out_patterns(),
         measured=measured_intensities(),
         shipped=shipped_model(),
+        shipped_wide=shipped_wide_model(),
     output:
         report="results/evaluation/{model}/report.md",
         metrics="results/evaluation/{model}/metrics.csv",
         figure="results/evaluation/{model}/slices.png",
     params:
-        settings=without(config["evaluate"], "held_out_patterns", "shipped"),
+        settings=without(config["evaluate"], "held_out_patterns", "shipped", "wide_gaps_px"),
+        wide_gaps=config["evaluate"]["wide_gaps_px"],
         gap_widths=model_gap_widths,
         patch_size=config["patches"]["size"],
         seed=config["seed"],

@@ -11,7 +11,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
 from braggsynth.cli import setup_logging  # noqa: E402
-from braggsynth import evaluate, inpaint, io, model  # noqa: I001
+from braggsynth import evaluate, gaps, inpaint, io, model  # noqa: I001
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
@@ -20,7 +20,7 @@ widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
 simulated = []
 for path in snakemake.input.patterns:
     recording = io.read_detector_pattern(path)
-    width = inpaint.gap_width_px(recording["mask"])
+    width = gaps.gap_width_px(recording["mask"])
     if width > widest:
         log.warning("%s: its %d px gap is wider than %d px patches can fill; not evaluated", path, width, widest)
     elif gap_widths is None or width in gap_widths:
@@ -31,9 +31,11 @@ measured_files = [(Path(path).parent.name, *io.read_measured(path)) for path in 
 models = {"model": model.load_model(snakemake.input.model)}
 if snakemake.input.shipped:
     models["shipped"] = model.load_model(snakemake.input.shipped[0])
+wide_models = {"shipped wide": model.load_model(path) for path in snakemake.input.shipped_wide}
 rows = evaluate.evaluate(snakemake.input.dataset, models, Path(snakemake.output.report).parent, simulated=simulated,
                          measured_files=measured_files, max_patches=settings["max_patches"],
                          stride=settings["stride"], gap_widths=gap_widths, offsets_px=settings["offsets_px"],
-                         crops=settings["crops"], seed=snakemake.params.seed)
+                         crops=settings["crops"], seed=snakemake.params.seed, wide_models=wide_models,
+                         wide_gap_widths=snakemake.params.wide_gaps)
 for row in rows:
     log.info("%s", row)

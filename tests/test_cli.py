@@ -1,0 +1,221 @@
+"""``braggsynth inpaint`` and ``braggsynth finetune`` as a beamline user runs them: masks from what the user has,
+one-line errors that never cost data, a fine-tuning that helps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from synthetic_patches import fringe_volume
+
+from braggsynth import detector, io, metrics, patches
+from braggsynth.cli import main
+
+BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory) -> str:
+    """An untrained residual model saved to disk: it returns its prefill, enough to test the plumbing."""
+    import keras
+
+    from braggsynth.model import build_model, save_model
+
+    keras.utils.set_random_seed(0)
+    return str(save_model(build_model(base_filters=4, depth=2), tmp_path_factory.mktemp("model") / "tiny.keras"))
+
+
+def maxipix_scan(shape=(48, 64, 64), seed=8, max_counts=1e4):
+    """Noisy fringe counts with a MAXIPIX cross (6 px) and its mask."""
+    rng = np.random.default_rng(seed)
+    truth = rng.poisson(fringe_volume(shape, rng, max_counts=max_counts)).astype(np.float32)
+    mask = detector.gap_planes(shape, "cross", (shape[1] // 2 - 2, shape[2] // 2 + 3), 6)
+    return truth, mask
+
+
+def gap_pcc(filled, truth, mask) -> float:
+    _, (low, high) = patches.normalise(truth, mask)
+    return float(metrics.gap_metrics(patches.scale(filled, low, high)[None], patches.scale(truth, low, high)[None],
+                                     mask[None])["pcc"][0])
+
+
+def read_filled(path):
+    with h5py.File(path, "r") as h5:
+        data = h5["entry_1/data_1"]
+        return (data["data"][()], data["inpainted_mask"][()].astype(bool), data["inpainting_spread"][()],
+                dict(data.attrs))
+
+
+def test_a_tiff_scan_without_mask_is_filled_from_one_command(tmp_path):
+    """The installed command on a MAXIPIX-like TIFF stack with zero gap stripes: gaps found, filled, reported."""
+    truth, mask = maxipix_scan()
+    tifffile.imwrite(tmp_path / "scan.tif", np.where(mask, 0, truth).astype(np.uint16))
+    result = subprocess.run([BRAGGSYNTH, "inpaint", str(tmp_path / "scan.tif"), str(tmp_path / "filled.cxi")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "a 6 px horizontal gap at y = 27-32 and a 6 px vertical gap at x = 32-37 (found in the data)" \
+        in result.stderr
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr  # no TensorFlow start-up noise
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"filled {int(mask.sum()):,} voxels with inpainting.keras; window spread median")
+    assert last.endswith(f"wrote {tmp_path / 'filled.cxi'}")
+    filled, filled_mask, spread, attrs = read_filled(tmp_path / "filled.cxi")
+    assert np.array_equal(filled_mask, mask) and attrs["inpaint" + "ed_voxels"] == mask.sum()
+    assert np.array_equal(filled[~mask], truth[~mask])
+    assert gap_pcc(filled, truth, mask) > 0.8
+    assert np.all(spread[~mask] == 0) and np.nanmax(spread[mask]) > 0 and np.all(np.nan_to_num(spread) >= 0)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".h5", ".tif"])
+@pytest.mark.parametrize("frames", [False, True])
+def test_a_mask_file_of_any_format_and_shape(tmp_path, suffix, frames, tiny_model_path):
+    truth, mask = maxipix_scan((36, 48, 40))
+    mask_array = mask[0] if frames else mask
+    np.save(tmp_path / "scan.npy", np.where(mask, 0, truth))  # zeros in the gap, but the mask file decides
+    path = tmp_path / f"mask{suffix}"
+    if suffix == ".npy":
+        np.save(path, mask_array)
+    elif suffix == ".npz":
+        np.savez(path, bad_pixels=mask_array.astype(np.uint8))
+    elif suffix == ".h5":
+        with h5py.File(path, "w") as h5:
+            h5["mask"] = mask_array.astype(np.uint8)
+    else:
+        tifffile.imwrite(path, mask_array.astype(np.uint8))
+    assert main(["inpaint", str(tmp_path / "scan.npy"), str(tmp_path / "out.cxi"), "--mask", str(path),
+                 "--model", tiny_model_path]) == 0
+    filled, filled_mask, _, _ = read_filled(tmp_path / "out.cxi")
+    assert np.array_equal(filled_mask, mask) and np.all(np.isfinite(filled))
+
+
+def test_a_detector_preset_and_region_of_interest_give_the_mask(tmp_path, tiny_model_path, capsys):
+    truth, _ = maxipix_scan((36, 48, 40))
+    mask = detector.frame_gaps("maxipix", (230, 240), truth.shape)  # rows 255:261 -> 25:31, columns -> 15:21
+    tifffile.imwrite(tmp_path / "scan.tif", np.where(mask, 7, truth))  # gap pixels not even zero
+    assert main(["inpaint", str(tmp_path / "scan.tif"), str(tmp_path / "out.cxi"), "--detector", "maxipix",
+                 "--roi", "230", "240", "--model", tiny_model_path]) == 0
+    assert "a 6 px horizontal gap at y = 25-30 and a 6 px vertical gap at x = 15-20 (maxipix gaps" \
+        in capsys.readouterr().err
+    assert np.array_equal(read_filled(tmp_path / "out.cxi")[1], mask)
+
+
+def test_eiger_sentinels_in_an_hdf5_file_are_found(tmp_path, tiny_model_path, capsys):
+    truth, _ = maxipix_scan((36, 48, 40))
+    counts = truth.astype(np.uint32)
+    mask = detector.gap_planes(counts.shape, "horizontal", (24, 0), 12)
+    counts[mask] = np.iinfo(np.uint32).max
+    with h5py.File(tmp_path / "scan.h5", "w") as h5:
+        h5["entry_1/data_1/data"] = counts
+    assert main(["inpaint", str(tmp_path / "scan.h5"), str(tmp_path / "out.cxi"), "--model", tiny_model_path]) == 0
+    assert "a 12 px horizontal gap at y = 18-29 (found in the data)" in capsys.readouterr().err
+    filled, filled_mask, _, _ = read_filled(tmp_path / "out.cxi")
+    assert np.array_equal(filled_mask, mask) and filled.max() < 1e6
+
+
+def test_help_answers_without_importing_tensorflow():
+    code = ("import sys\nfrom braggsynth.cli import main\n"
+            "for command in ('inpaint', 'finetune'):\n"
+            "    try:\n        main([command, '--help'])\n    except SystemExit as done:\n        assert done.code == 0\n"
+            "try:\n    main(['inpaint', 'a.tif', 'b.cxi', '--batch-size', '0'])\nexcept SystemExit as done:\n"
+            "    assert done.code == 2\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'deep learning imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--detector {eiger2m,eiger4m,maxipix}" in result.stdout and "fine-tuned model" in result.stdout
+
+
+def one_line_error(capsys, argv, status=1) -> str:
+    """Run the CLI, check it fails with ``status`` and one line on stderr (no traceback); return that line."""
+    if status == 2:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 2
+    else:
+        assert main(argv) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_batch_size_below_one_is_refused(tmp_path, capsys, value):
+    line = one_line_error(capsys, ["inpaint", "scan.cxi", str(tmp_path / "out.cxi"), "--batch-size", value], 2)
+    assert line == f"braggsynth inpaint: error: argument --batch-size: must be >= 1, got {value} " \
+                   "(see braggsynth inpaint --help)"
+
+
+def test_writing_over_the_scan_is_refused_and_the_scan_is_kept(tmp_path, capsys):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "same.cxi", np.where(mask, 0, truth), mask)
+    before = (tmp_path / "same.cxi").read_bytes()
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "same.cxi"), str(tmp_path / "." / "same.cxi")])
+    assert line.endswith("same.cxi: is the scan itself; write the result to another file")
+    assert (tmp_path / "same.cxi").read_bytes() == before
+
+
+def test_an_npy_scan_without_mask_is_searched_for_gaps_and_says_what_to_give(tmp_path, capsys):
+    np.save(tmp_path / "scan.npy", np.random.default_rng(0).poisson(50.0, (36, 48, 40)).astype(np.float32))
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.npy"), str(tmp_path / "out.cxi")])
+    assert "scan.npy: has no mask and no gap stripe of zeros, NaN or sentinels was found; give the gaps with " \
+           "--mask FILE or --detector NAME --roi Y0 X0" in line
+
+
+def test_a_model_file_that_is_no_keras_archive_says_so(tmp_path, capsys):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    (tmp_path / "model.keras").write_text("not a model")
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "out.cxi"),
+                                   "--model", str(tmp_path / "model.keras")])
+    assert line.endswith("model.keras: not a Keras model archive (.keras, as braggsynth training writes)")
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "out.cxi"),
+                                   "--model", str(tmp_path / "missing.keras")])
+    assert line.endswith("missing.keras: no such model file")
+    assert not (tmp_path / "out.cxi").exists()
+
+
+def test_an_all_nan_volume_and_a_negative_voxel_name_the_file(tmp_path, capsys):
+    np.save(tmp_path / "nan.npy", np.full((8, 40, 40), np.nan, np.float32))
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "nan.npy"), str(tmp_path / "out.cxi")])
+    assert line == f"braggsynth inpaint: error: {tmp_path / 'nan.npy'}: no measured voxel (every voxel is NaN, -1 " \
+                   "or the type's largest value)"
+    truth, mask = maxipix_scan((36, 48, 40))
+    truth[5, 5, 5] = -3.0
+    io.write_cxi_intensity(tmp_path / "negative.cxi", np.where(mask, 0, truth), mask)
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "negative.cxi"), str(tmp_path / "out.cxi")])
+    assert f"{tmp_path / 'negative.cxi'}[entry_1/data_1/data]: 1 voxels outside the gaps are negative (down to -3)" \
+        in line
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    np.save(tmp_path / "nan.npy", np.full((8, 40, 40), np.nan, np.float32))
+    with pytest.raises(io.DataFileError, match="no measured voxel"):
+        main(["inpaint", str(tmp_path / "nan.npy"), str(tmp_path / "out.cxi"), "--debug"])
+
+
+def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsys):
+    """``braggsynth finetune SCAN OUT.keras`` from the shipped model, then ``inpaint --model OUT.keras``."""
+    from braggsynth.inpaint import inpaint
+    from braggsynth.model import load_model
+
+    rng = np.random.default_rng(5)
+    truth = rng.poisson(fringe_volume((64, 96, 96), rng, max_counts=1e5)).astype(np.float32)
+    mask = detector.gap_planes(truth.shape, "vertical", (0, 50), 6)
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    assert main(["finetune", str(tmp_path / "scan.cxi"), str(tmp_path / "tuned.keras"), "--steps", "30",
+                 "--windows", "128", "--held-back", "32"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    before, after = (float(v) for v in last.split("held-back PCC ")[1].split(" on ")[0].split(" -> "))
+    assert after > before + 0.005, last
+    assert "on 32 windows (128 training windows, 30 steps from inpainting.keras)" in last
+    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "filled.cxi"), "--model",
+                 str(tmp_path / "tuned.keras")]) == 0
+    filled, filled_mask, _, attrs = read_filled(tmp_path / "filled.cxi")
+    assert attrs["inpainting_model"].endswith("tuned.keras") and np.array_equal(filled_mask, mask)
+    shipped = inpaint(np.where(mask, 0, truth), mask, load_model(), progress=False)
+    print("whole gap PCC: shipped", gap_pcc(shipped, truth, mask), "fine-tuned", gap_pcc(filled, truth, mask))
+    assert gap_pcc(filled, truth, mask) > gap_pcc(shipped, truth, mask)
