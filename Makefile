@@ -44,7 +44,8 @@ pretrain-wide: setup
 		results/dataset/card.md results/evaluation/all/report.md
 
 ship-wide:
-	$(BIN)/python -m braggsynth.modelcard runs/pretrain-wide --to src/braggsynth/models/inpainting_wide.keras
+	$(BIN)/python -m braggsynth.modelcard runs/pretrain-wide --to src/braggsynth/models/inpainting_wide.keras \
+		--recipe config/pretrain_wide.yaml
 
 bench: setup
 	$(BIN)/python benchmarks/bench_particles.py

@@ -325,7 +325,7 @@ MASK_FILE_KEYS = ("entry_1/data_1/mask", "mask", "entry_1/data_1/data", "data")
 
 
 def read_mask(path, key: str | None = None) -> np.ndarray:
-    """A gap mask from its own file (HDF5/CXI, .npy, .npz or TIFF): bool, 2D (y, x) or 3D (z, y, x), True (nonzero) in the gap.
+    """A gap mask from its own file (HDF5/CXI, .npy, .npz or TIFF): bool (y, x) or (z, y, x), True (nonzero) in the gap.
 
     ``key`` names the dataset (HDF5) or array (.npz); by default the first of
     :data:`MASK_FILE_KEYS` present, or the only array of an .npz.  Raises

@@ -56,19 +56,20 @@ def read_metrics(csv_path, method: str = "model") -> dict:
 
 
 def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict, recipe: str,
-               commit: str) -> dict:
+               commit: str, file_name: str = "inpainting.keras", recipe_file: str = "config/pretrain.yaml") -> dict:
     """The card as a JSON-ready dict (see the module docstring)."""
     from .model import prefill_of
 
     settings = training_state["settings"]
+    n = int(model.input_shape[1])
     return {
         "name": "braggsynth residual gap-inpainting U-Net",
-        "file": "inpainting.keras",
+        "file": file_name,
         "licence": LICENCE,
         "commit": commit,
-        "model": {"parameters": int(model.count_params()), "prefill": prefill_of(model),
-                  "input": "(batch, 32, 32, 32, 2): prefilled normalised patch, gap mask",
-                  "output": "(batch, 32, 32, 32, 1): prefill + mask * correction"},
+        "model": {"parameters": int(model.count_params()), "prefill": prefill_of(model), "patch_size": n,
+                  "input": f"(batch, {n}, {n}, {n}, 2): prefilled normalised patch, gap mask",
+                  "output": f"(batch, {n}, {n}, {n}, 1): prefill + mask * correction"},
         "training": {"settings": {key: value for key, value in settings.items() if key != "dataset"},
                      "epochs": training_state["epochs_done"], "best_epoch": training_state.get("best_epoch"),
                      "best_val_loss": training_state.get("best_val_loss"),
@@ -77,6 +78,7 @@ def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict
         "data": {key: dataset_card[key] for key in ("patches", "sources", "by_split", "by_origin", "by_shape",
                                                     "by_gap_width_px", "seed") if key in dataset_card},
         "recipe": recipe,
+        "recipe_file": recipe_file,
         "metrics": metrics,
     }
 
@@ -85,17 +87,21 @@ def card_markdown(card: dict) -> str:
     """The card for people: what, on what, how, how well, licence."""
     training = card["training"]
     data = card["data"]
+    n = card["model"].get("patch_size", 32)
+    recipe_file = card.get("recipe_file", "config/pretrain.yaml")
+    make = "make pretrain-wide` then `make ship-wide" if "wide" in recipe_file else "make pretrain` then `make ship"
+    widths = sorted(int(w) for w in data.get("by_gap_width_px") or {}) or ["?"]
     lines = [f"# Model card: {card['name']}", "",
              f"`{card['file']}`, {card['model']['parameters']:,} parameters, prefill `{card['model']['prefill']}`; "
              f"licence {card['licence']} (the project's); trained at commit `{card['commit']}`.", "",
              "Input: " + card["model"]["input"] + ". Output: " + card["model"]["output"] + ". "
              "Load it with `braggsynth.model.load_model()` (safe mode); `braggsynth inpaint IN OUT` uses it.", "",
              "## Training data", "",
-             f"{data.get('patches', '?')} patches of 32^3 voxels from {data.get('sources', '?')} sources "
+             f"{data.get('patches', '?')} patches of {n}^3 voxels from {data.get('sources', '?')} sources "
              f"(seed {data.get('seed', '?')}): per split {data.get('by_split')}, per origin {data.get('by_origin')}, "
              f"per shape {data.get('by_shape')}, per gap width (px) {data.get('by_gap_width_px')}.", "",
              "## Recipe", "",
-             f"`make pretrain` with `config/pretrain.yaml` (below), then `make ship`. Trained {training['epochs']} "
+             f"`{make}`, with `{recipe_file}` (below). Trained {training['epochs']} "
              f"epochs in {training['minutes']} minutes (stopped by {training['stopped']}); best validation loss "
              f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}.", "",
              "```json", json.dumps(training["settings"], indent=1, sort_keys=True), "```", "",
@@ -111,14 +117,14 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Limits", "",
-              "Trained on 32^3 patches with gap planes of 3-12 px (MAXIPIX crosses, EIGER chip gaps); wider "
-              "gaps (EIGER module gaps of 38-41 px) are outside what it was trained for. Simulated particles are "
+              f"Trained on {n}^3 patches with gap planes of {widths[0]}-{widths[-1]} px; other widths are outside "
+              f"what it was trained for, and its windows fill gaps of at most {n - 8} px. Simulated particles are "
               "FCC Au nanocrystals of 6-12 nm at the 111 reflection; measured patches come from one gold "
               "reconstruction (CXIDB I182, via bcdi, CeCILL-B).", ""]
     return "\n".join(lines)
 
 
-def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
+def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: str = "config/pretrain.yaml") -> Path:
     """Copy a pretraining run's best model into the package and write its card beside it.
 
     Parameters
@@ -127,6 +133,7 @@ def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
         ``results/model/<model_name>/best.keras`` and its checkpoint state,
         ``results/dataset/card.json`` and ``results/evaluation/<model_name>/metrics.csv``.
     destination : model file to write (default :data:`braggsynth.models.SHIPPED_MODEL`).
+    recipe_file : the recipe's path in the repository, named in the card.
 
     Returns the model path written; ``.json`` and ``.md`` cards lie beside it.
     """
@@ -153,7 +160,7 @@ def ship(run_folder, destination=None, *, model_name: str = "all") -> Path:
     card = model_card(model=portable, training_state=state,
                       dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
                       metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),
-                      commit=_commit(Path(__file__).parent))
+                      commit=_commit(Path(__file__).parent), file_name=destination.name, recipe_file=recipe_file)
     save_model(portable, destination)
     for suffix, text in ((".json", json.dumps(card, indent=1) + "\n"), (".md", card_markdown(card))):
         with io.atomic_path(destination.with_suffix(suffix)) as tmp:
@@ -167,9 +174,10 @@ def main(argv=None) -> int:
     parser.add_argument("run_folder", help="folder of the pretraining run (runs/pretrain)")
     parser.add_argument("--to", help="model file to write (default: the shipped model, src/braggsynth/models/"
                                      "inpainting.keras)")
+    parser.add_argument("--recipe", default="config/pretrain.yaml", help="the recipe's file in the repository")
     args = parser.parse_args(argv)
     try:
-        path = ship(args.run_folder, args.to)
+        path = ship(args.run_folder, args.to, recipe_file=args.recipe)
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
