@@ -266,16 +266,21 @@ def wide_gap_volumes(simulated, measured_files, *, gap_widths_px=(38, 41), offse
     :func:`evaluate_volumes`) gets, for each width, a horizontal gap (a band
     of rows, as between EIGER modules) centred on the frame's centre row
     shifted by an offset drawn uniformly in ``offset_range_px`` (seeded by
-    ``seed``) in place of its detector gap; each measured file (name,
-    intensity, mask or None) gets the gap planes of :func:`measured_volumes`.
-    Scopes end in "(wide gaps)".
+    ``seed``) in place of its detector gap (frames too small to keep
+    measured rows on both sides of the widest offset gap are skipped); each
+    measured file (name, intensity, mask or None) gets the gap planes of
+    :func:`measured_volumes`.  Scopes end in "(wide gaps)".
     """
+    from .inpaint import MIN_CONTEXT_PX
+
     rng = np.random.default_rng((int(seed), 38))
     volumes = []
     for volume in simulated:
         shape = np.shape(volume["intensity"])
         for width in gap_widths_px:
             row = shape[1] // 2 + int(rng.integers(offset_range_px[0], offset_range_px[1], endpoint=True))
+            if width + 2 * (MIN_CONTEXT_PX + max(map(abs, offset_range_px))) > shape[1]:
+                continue  # the frame is too small for such a gap to leave measured rows on both sides
             volumes.append({**volume, "scope": f"{volume['scope']} (wide gaps)", "gap_width_px": int(width),
                             "gap_mask": gap_planes(shape, "horizontal", (row, 0), int(width))})
     for name, intensity, mask in measured_files:
