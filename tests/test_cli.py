@@ -219,3 +219,39 @@ def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsy
     shipped = inpaint(np.where(mask, 0, truth), mask, load_model(), progress=False)
     print("whole gap PCC: shipped", gap_pcc(shipped, truth, mask), "fine-tuned", gap_pcc(filled, truth, mask))
     assert gap_pcc(filled, truth, mask) > gap_pcc(shipped, truth, mask)
+
+
+def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
+    """Poisson counts (photons) of the 111 Bragg peak of an unrelaxed 9 nm Au octahedron, oversampling 3."""
+    from braggsynth import scattering, shapes
+
+    rng = np.random.default_rng(seed)
+    atoms = shapes.build_particle({"kind": "octahedron", "element": "Au"}, size_nm=9.0)
+    basis = scattering.grid_basis(atoms.positions, 3.0, scattering.random_rotation(rng, 20.0))
+    reflection = scattering.reciprocal_vector((1, 1, 1), atoms.info["lattice_constant"])
+    peak = scattering.intensity(scattering.bragg_peak(atoms.positions, reflection, basis, shape, backend="finufft"))
+    return rng.poisson(peak * (max_counts / peak.max())).astype(np.uint32)
+
+
+def test_an_eiger_scan_with_a_38_px_gap_is_filled_by_the_wide_model_above_biharmonic(tmp_path, capsys):
+    """EIGER-like: uint32 counts of a simulated peak, a 38 px band of module-gap rows holding 2^32 - 1, no mask."""
+    from braggsynth.baselines import biharmonic_fill
+    from braggsynth.models import SHIPPED_WIDE_MODEL
+
+    if not SHIPPED_WIDE_MODEL.is_file():
+        pytest.fail(f"the package ships no wide-gap model at {SHIPPED_WIDE_MODEL}")
+    truth = simulated_scan((64, 128, 96), seed=11)
+    mask = detector.gap_planes(truth.shape, "horizontal", (60, 0), 38)
+    with h5py.File(tmp_path / "eiger.h5", "w") as h5:
+        h5["entry_1/data_1/data"] = np.where(mask, np.iinfo(np.uint32).max, truth)
+    assert main(["inpaint", str(tmp_path / "eiger.h5"), str(tmp_path / "filled.cxi")]) == 0
+    out, err = capsys.readouterr()
+    assert "a 38 px horizontal gap at y = 41-78 (found in the data)" in err
+    assert f"filled {int(mask.sum()):,} voxels with inpainting_wide.keras" in out
+    filled, filled_mask, _, _ = read_filled(tmp_path / "filled.cxi")
+    assert np.array_equal(filled_mask, mask)
+    normalised, (low, high) = patches.normalise(truth, mask)
+    biharmonic = patches.denormalise(biharmonic_fill(normalised, mask), low, high)
+    model_pcc, biharmonic_pcc = gap_pcc(filled, truth, mask), gap_pcc(biharmonic, truth, mask)
+    print(f"38 px EIGER gap, PCC: wide model {model_pcc:.4f}, biharmonic {biharmonic_pcc:.4f}")
+    assert model_pcc > biharmonic_pcc

@@ -72,10 +72,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _scan_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands: where the scan and its gaps are."""
+def _command_parser(prog: str, description: str, output_help: str) -> OneLineParser:
+    """A command's parser with the arguments every command takes: the scan, its gaps, the model, the output."""
     from .detector import PRESETS
 
+    parser = OneLineParser(prog=prog, description=description)
     with_layout = sorted(name for name, preset in PRESETS.items() if preset.frame_px is not None)
     parser.add_argument("scan", help="the rocking scan: CXI/HDF5, .npy, .npz or TIFF stack, (z, y, x) photons")
     parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/data_1/data; .npz default data)")
@@ -92,15 +93,16 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
                                         "widest gap, 32^3 windows up to 24 px, 64^3 up to 56 px)")
     parser.add_argument("--log", help="log file")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("output", help=output_help)
+    return parser
 
 
 def inpaint_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="braggsynth inpaint",
-        description="Fill the detector gaps of a rocking scan with a trained model; write a CXI file with the "
-                    "filled intensity, the filled voxels and the spread of the window predictions.")
-    _scan_arguments(parser)
-    parser.add_argument("output", help="CXI file to write (.cxi or .h5; never the scan itself)")
+    parser = _command_parser(
+        "braggsynth inpaint",
+        "Fill the detector gaps of a rocking scan with a trained model; write a CXI file with the filled "
+        "intensity, the filled voxels and the spread of the window predictions.",
+        "CXI file to write (.cxi or .h5; never the scan itself)")
     parser.add_argument("--stride", type=_positive_int, help="step of the windows along the gaps (default: half "
                                                               "a window)")
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="windows per model call (default 32)")
@@ -113,12 +115,11 @@ def inpaint_parser() -> argparse.ArgumentParser:
 def finetune_parser() -> argparse.ArgumentParser:
     from . import finetune
 
-    parser = OneLineParser(
-        prog="braggsynth finetune",
-        description="Fine-tune an inpainting model on windows of the scan itself, away from its gaps, with "
-                    "artificial gaps of the real gaps' widths; score it on held-back windows before and after.")
-    _scan_arguments(parser)
-    parser.add_argument("output", help="the fine-tuned model to write (.keras)")
+    parser = _command_parser(
+        "braggsynth finetune",
+        "Fine-tune an inpainting model on windows of the scan itself, away from its gaps, with artificial gaps "
+        "of the real gaps' widths; score it on held-back windows before and after.",
+        "the fine-tuned model to write (.keras)")
     parser.add_argument("--steps", type=_positive_int, default=finetune.DEFAULT_STEPS,
                         help=f"training steps (default {finetune.DEFAULT_STEPS})")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="windows per step (default 8)")
