@@ -89,6 +89,26 @@ def test_inpaint_with_exact_windows_is_exact_after_blending():
     np.testing.assert_allclose(result[mask], volume[mask], rtol=1e-5)
 
 
+def test_the_spread_says_where_overlapping_windows_disagree():
+    z, y, x = np.indices(SHAPE)
+    volume = np.expm1(2.0 + 0.05 * y - 0.03 * x + 0.01 * z)
+    mask = cross()
+    exact, spread = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False, with_spread=True)
+    plain = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False)
+    np.testing.assert_allclose(exact, plain, rtol=1e-5)  # float64 sums with the spread, float32 without
+    assert spread.dtype == np.float32 and np.all(spread[~mask] == 0)
+    defined = np.isfinite(spread[mask])
+    assert defined.mean() > 0.5 and np.nanmax(spread[mask]) < 1e-4  # identical windows: no spread
+    rng = np.random.default_rng(0)
+
+    def disagreeing_model(batch):  # each window off by its own amount, 0.05 of the normalised range
+        return linear_model(batch) + rng.normal(0.0, 0.05, (len(batch), 1, 1, 1))
+
+    _, spread = inpaint(volume, mask, disagreeing_model, patch_size=32, stride=8, progress=False, with_spread=True)
+    assert np.array_equal(np.isfinite(spread[mask]), defined)  # NaN exactly where one window fills a voxel
+    assert np.nanmedian(spread[mask]) > 0.01
+
+
 def test_inpaint_fills_gaps_at_the_volume_edge_and_small_volumes(tiny_model):
     rng = np.random.default_rng(2)
     volume = rng.gamma(1.0, 50.0, (20, 40, 36))

@@ -1,7 +1,8 @@
 """Inpainting of whole measured volumes with the patch model.
 
-The model fills one 32^3 patch whose gap plane passes through its centre.  A
-volume of any shape is filled window by window:
+The model fills one n^3 patch whose gap plane passes through its centre
+(32^3 for the shipped model, 64^3 for the wide-gap one).  A volume of any
+shape is filled window by window:
 
 1. *Windows.*  Gap planes are found from the mask: along each axis, the
    planes of which at least half the voxels are gap; consecutive planes form a
