@@ -471,7 +471,7 @@ def write_report(markdown_path, csv_path, figure_path=None, *, rows=(), example=
 def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_files=(), max_patches=None,
              stride: int | None = None, gap_widths=None, offsets_px=(-6, 0, 6), crops: int = 1000,
              seed: int = 0, wide_models: dict | None = None, wide_gap_widths=(38, 41),
-             progress: bool = True) -> list[dict]:
+             measured_gap_widths=(3, 6, 9, 12), progress: bool = True) -> list[dict]:
     """Run every protocol and write ``report.md``, ``metrics.csv`` and ``slices.png`` to ``output_dir``.
 
     Parameters
@@ -481,7 +481,8 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
     simulated : volumes for :func:`evaluate_volumes` (held-out simulated patterns).
     measured_files : iterable of (name, intensity, mask or None), each scored with
         :func:`measured_volumes` and :func:`evaluate_crops` (``crops`` per width; 0 skips).
-    max_patches, gap_widths : limit the test patches.
+    max_patches, gap_widths : limit the test patches (``gap_widths`` also sets the
+        widths of the measured files' gap planes, ``measured_gap_widths`` when None).
     stride : window stride of whole-volume inpainting.
     offsets_px : offsets of the artificial gap planes of measured files.
     seed : seeds the crops and the wide gaps' offsets.
@@ -494,7 +495,7 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
     every row written to ``metrics.csv``.
     """
     output_dir = Path(output_dir)
-    widths = (3, 6, 9, 12) if gap_widths is None else tuple(gap_widths)
+    widths = tuple(measured_gap_widths) if gap_widths is None else tuple(gap_widths)
     rows = evaluate_patches(dataset_path, models, max_patches=max_patches, gap_widths=gap_widths, progress=progress)
     volumes = list(simulated)
     for name, intensity, mask in measured_files:

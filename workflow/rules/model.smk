@@ -41,6 +41,7 @@ rule evaluate:
         settings=without(config["evaluate"], "held_out_patterns", "shipped", "wide_gaps_px"),
         wide_gaps=config["evaluate"]["wide_gaps_px"],
         gap_widths=model_gap_widths,
+        training_gap_widths=config["patches"]["gap_widths_px"],
         patch_size=config["patches"]["size"],
         seed=config["seed"],
     log:

@@ -36,6 +36,7 @@ rows = evaluate.evaluate(snakemake.input.dataset, models, Path(snakemake.output.
                          measured_files=measured_files, max_patches=settings["max_patches"],
                          stride=settings["stride"], gap_widths=gap_widths, offsets_px=settings["offsets_px"],
                          crops=settings["crops"], seed=snakemake.params.seed, wide_models=wide_models,
-                         wide_gap_widths=snakemake.params.wide_gaps)
+                         wide_gap_widths=snakemake.params.wide_gaps,
+                         measured_gap_widths=snakemake.params.training_gap_widths)
 for row in rows:
     log.info("%s", row)
