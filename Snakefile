@@ -1,7 +1,10 @@
 # braggsynth: synthetic BCDI training data for detector-gap inpainting.
 # Table of contents only; the rules are in workflow/rules/, the science in src/braggsynth/.
 
-configfile: "config.yaml"
+# A user's --configfile stands on its own: keys it leaves out take the schema's defaults, not config.yaml's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

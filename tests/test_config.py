@@ -126,3 +126,28 @@ def test_split_fractions_must_sum_to_one():
     config["peaks"]["grid"] = [128, 128, 128]
     with pytest.raises(ConfigError, match=r"^dataset.split_fractions: they sum to 10, not 1$"):
         check_config(config)
+
+
+@pytest.mark.workflow
+def test_a_split_left_empty_fails_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path, {"seed": 1, "shapes": {"cube": {**CUBE, "count": 2}}})
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Config error")]
+    assert len(lines) == 1 and lines[0].startswith("Config error in config.yaml: dataset.split_fractions: with "
+                                                   "seed 1 no particle of the 2 falls in the ")
+    assert lines[0].endswith("split; add particles (shapes.*.count), or change dataset.split_fractions or seed")
+
+
+@pytest.mark.workflow
+def test_a_users_configfile_stands_on_its_own(tmp_path):
+    """``--configfile mine.yaml`` with one shape simulates that shape only, not config.yaml's shapes too."""
+    workdir = copy_workflow(tmp_path, {"seed": 9, "shapes": {"cube": {**CUBE, "count": 6},
+                                                             "octahedron": {"kind": "octahedron", "size_nm": [3, 4]}}})
+    (workdir / "mine.yaml").write_text(yaml.safe_dump({
+        "seed": 9, "shapes": {"mine": {**CUBE, "count": 6}}, "experimental": [],
+        "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}}}))
+    result = snakemake(workdir, "--dry-run", "--configfile", "mine.yaml")
+    text = result.stdout + result.stderr
+    assert "results/particles/mine/0005.h5" in text
+    assert "results/particles/cube/" not in text and "results/particles/octahedron/" not in text

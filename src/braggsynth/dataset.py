@@ -61,6 +61,19 @@ def source_id(shape: str, sample: str) -> str:
     return f"{shape}/{sample}"
 
 
+def empty_splits(simulated_sources, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS,
+                 experimental_sources: int = 0) -> list[str]:
+    """The splits with a positive fraction that no source falls in (experimental sources all go to train).
+
+    Known from the config alone, before any job runs: :func:`split_of` of each simulated source id.
+    """
+    fractions = _check_fractions(split_fractions)
+    used = {split_of(source, seed, fractions) for source in simulated_sources}
+    if experimental_sources:
+        used.add("train")
+    return [name for name in SPLITS if fractions[name] > 0 and name not in used]
+
+
 def split_of(source_id: str, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS) -> str:
     """The split of a source: a uniform number hashed from (seed, source id) cut at the cumulative fractions."""
     fractions = _check_fractions(split_fractions)

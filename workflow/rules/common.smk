@@ -31,6 +31,19 @@ config["experimental"] = [entry for entry in config["experimental"]
                           if not entry["optional"] or Path(entry["path"]).is_file()]
 
 
+def _check_splits():
+    """Every split with a positive fraction gets a source: known from the config, before any job runs."""
+    from braggsynth.dataset import empty_splits, source_id
+
+    fractions = config["dataset"]["split_fractions"]
+    particles = [source_id(shape, sample) for shape, sample in particle_samples()]
+    empty = empty_splits(particles, config["seed"], fractions, experimental_sources=len(config["experimental"]))
+    if empty:
+        fail_config(f"dataset.split_fractions: with seed {config['seed']} no particle of the {len(particles)} falls "
+                    f"in the {' and '.join(empty)} split; add particles (shapes.*.count), or change "
+                    f"dataset.split_fractions or seed")
+
+
 wildcard_constraints:
     shape=r"[A-Za-z][A-Za-z0-9_-]*",
     sample=r"\d\d\d\d+",
@@ -172,3 +185,6 @@ def final_targets():
         "results/dataset/montage.png",
         *[f"results/evaluation/{model}/report.md" for model in model_names()],
     ]
+
+
+_check_splits()

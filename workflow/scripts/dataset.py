@@ -10,7 +10,9 @@ counts = dataset.assemble(snakemake.input, snakemake.output.dataset, split_fract
 log.info("patches per split: %s", counts)
 empty = [split for split, fraction in fractions.items() if fraction > 0 and counts.get(split, 0) == 0]
 if empty:
-    raise SystemExit(f"dataset: the {', '.join(empty)} split is empty with {len(snakemake.input)} shards; "
-                     "add particles (shapes.*.count) or change dataset.split_fractions")
+    message = (f"dataset: the {', '.join(empty)} split is empty with {len(snakemake.input)} shards; "
+               "add particles (shapes.*.count) or change dataset.split_fractions")
+    log.error(message)
+    raise SystemExit(message)
 dataset.write_card(dataset.dataset_card(snakemake.output.dataset), snakemake.output.card_json,
                    snakemake.output.card_markdown)
