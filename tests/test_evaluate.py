@@ -122,3 +122,17 @@ def test_wide_gaps_are_bands_of_rows_scored_with_a_64_voxel_model_beside_the_bas
     assert set(m for m, _ in by) == {"wide", *BASELINES}
     # an untrained residual model is its prefill, on wide gaps too
     assert by[("wide", 38)]["pcc_mean"] == pytest.approx(by[(prefill_of(wide["wide"]), 38)]["pcc_mean"], abs=1e-5)
+
+
+def test_a_run_of_24_voxel_patches_is_evaluated_end_to_end_crops_included(tmp_path):
+    """Every protocol works at the run's patch size (the crop protocol too: its crops take the model's size)."""
+    rng = np.random.default_rng(7)
+    write_fringe_dataset(tmp_path / "patches.h5", counts=(1, 1, 6), gap_widths=(3, 6), patch_size=24)
+    keras.utils.set_random_seed(0)
+    models = {"model": build_model(patch_size=24, base_filters=2, depth=2)}
+    intensity = rng.poisson(fringe_volume((64, 72, 72), rng)).astype(np.float32)
+    rows = evaluate.evaluate(tmp_path / "patches.h5", models, tmp_path / "report", measured_files=[("scan", intensity,
+                             None)], gap_widths=(3, 6), offsets_px=(0,), crops=4, progress=False)
+    crops = [r for r in rows if r["scope"] == "crops scan" and r["method"] == "model"]
+    assert [r["samples"] for r in crops if r["gap_width_px"] != "all"] == [4, 4]
+    assert "random 24^3 crops" in (tmp_path / "report" / "report.md").read_text()

@@ -508,17 +508,24 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
         wide = wide_gap_volumes(simulated, measured_files, gap_widths_px=wide_gap_widths, offsets_px=offsets_px,
                                 seed=seed)
         rows += evaluate_volumes(wide, wide_models, stride=stride, progress=progress)[0]
+    crop_size = 32
+    if crops and models:
+        from .model import patch_size_of
+
+        crop_size = patch_size_of(next(iter(models.values())))  # the published 32^3, or the run's own patches
     if crops:
         for index, (name, intensity, mask) in enumerate(measured_files):
             rng = np.random.default_rng((int(seed), index))
             rows += evaluate_crops(intensity, models, name=name, rng=rng, crops=crops, gap_widths_px=widths,
+                                   patch_size=crop_size,
                                    excluded=mask, progress=progress)
     notes = ["`... vs counts`: scored against the photon counts; `... vs expected`: against the noise-free "
              "expected counts of the simulation.",
              "`measured <file>`: artificial gap planes (vertical and horizontal, offsets "
              + ", ".join(f"{o:+d}" for o in offsets_px) + " px from the peak) inpainted whole; only gap voxels "
              "of the half of the rocking axis that training never used (z >= n_z / 2) are scored.",
-             f"`crops <file>`: the protocol of Masto et al. (2024) on that half: {crops} random 32^3 crops per "
+             f"`crops <file>`: the protocol of Masto et al. (2024) on that half: {crops} random {crop_size}^3 crops "
+             "per "
              "width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
              "bins of mean log(I + 1) (their published figures: 0.9886 / 0.9767 / 0.9549 / 0.9463)."]
     if wide_models and wide_gap_widths:
