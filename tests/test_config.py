@@ -151,3 +151,16 @@ def test_a_users_configfile_stands_on_its_own(tmp_path):
     text = result.stdout + result.stderr
     assert "results/particles/mine/0005.h5" in text
     assert "results/particles/cube/" not in text and "results/particles/octahedron/" not in text
+
+
+def test_patch_size_must_suit_the_model_depth():
+    config = peaks_config()
+    config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": "maxipix",
+                            "orientation_probabilities": {"vertical": 1.0}},
+                  patches={"size": 24, "gap_widths_px": [6]}, experimental=[], model={"depth": 4},
+                  dataset={"split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}})
+    config["peaks"]["grid"] = [128, 128, 128]
+    with pytest.raises(ConfigError, match=r"^patches.size: 24 px is not divisible by 2\*\*model.depth = 16, "):
+        check_config(config)
+    config["model"]["depth"] = 3
+    check_config(config)

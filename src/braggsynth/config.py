@@ -84,6 +84,10 @@ def check_training_set(config: dict) -> None:
     grid = config["peaks"]["grid"]
     if size > min(grid):
         raise ConfigError(f"patches.size: {size} px does not fit in the peaks.grid {grid}")
+    depth = config.get("model", {}).get("depth")
+    if depth is not None and size % 2**depth:
+        raise ConfigError(f"patches.size: {size} px is not divisible by 2**model.depth = {2**depth}, as the U-Net's "
+                          f"{depth} poolings need; use a multiple of {2**depth} or a smaller model.depth")
     widest = size - 2 * MIN_CONTEXT_PX
     for width in config["patches"]["gap_widths_px"]:
         if width > widest:
