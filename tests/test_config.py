@@ -164,3 +164,13 @@ def test_patch_size_must_suit_the_model_depth():
         check_config(config)
     config["model"]["depth"] = 3
     check_config(config)
+
+
+@pytest.mark.workflow
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    workdir = copy_workflow(tmp_path, {"shapes": {"cube": CUBE}})
+    (workdir / "config.yaml").write_text("seed: 1\nshapes:\n  cube: {kind: cube, size_nm: [3, 4]\n  oct: {}\n")
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert ("Config error in config.yaml, line 4, column 3: not valid YAML (expected ',' or '}', but got "
+            "'<scalar>')") in result.stderr

@@ -41,6 +41,19 @@ def key_path(parts) -> str:
     return text or "(top level)"
 
 
+def check_yaml(path) -> None:
+    """Exit with one line naming the file, line and column when ``path`` is not valid YAML (Snakemake names neither)."""
+    try:
+        with open(path) as handle:
+            yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise SystemExit(f"Config error in {where}: not valid YAML ({error.problem or error.context})") from None
+    except OSError as error:
+        raise SystemExit(f"Config error in {path}: cannot be read ({error.strerror})") from None
+
+
 def load_schema(path) -> dict:
     with open(path) as handle:
         return yaml.safe_load(handle)
