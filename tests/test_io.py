@@ -42,3 +42,27 @@ def test_unreadable_file_names_itself(tmp_path):
         pass
     with pytest.raises(io.DataFileError, match="empty.h5: missing dataset"):
         io.read_relaxed(tmp_path / "empty.h5")
+
+
+def test_a_corrupt_intermediate_names_its_rule_and_the_command_that_remakes_it(tmp_path):
+    path = tmp_path / "results" / "peaks" / "cube" / "0000_00.h5"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x89HDF\r\n\x1a\n truncated by a full disk")
+    with pytest.raises(io.DataFileError) as error:
+        io.read_peak(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot be read as HDF5 (") and "\n" not in message
+    assert message.endswith("; made by rule bragg_peak: remake it with "
+                            "`snakemake --force results/peaks/cube/0000_00.h5`")
+
+
+def test_half_written_part_files_are_removed(tmp_path):
+    stale = [tmp_path / "results" / "detector" / "cube" / ".0000_00.h5.abc123.part",
+             tmp_path / "results" / "dataset" / ".patches.h5.x.part"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    kept = tmp_path / "results" / "dataset" / "patches.h5"
+    kept.write_bytes(b"whole")
+    assert sorted(io.remove_partials(tmp_path / "results")) == sorted(stale)
+    assert not any(path.exists() for path in stale) and kept.exists()

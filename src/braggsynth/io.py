@@ -69,17 +69,54 @@ def atomic_h5(path):
         yield handle
 
 
+#: The workflow's HDF5 intermediates: (a path pattern relative to the run folder, the rule that makes it).
+PRODUCERS = (
+    ("results/particles/*/*.h5", "build_particle"),
+    ("results/relaxed/*/*.h5", "relax_particle"),
+    ("results/peaks/*/*.h5", "bragg_peak"),
+    ("results/detector/*/*.h5", "detector"),
+    ("results/patches/*/*.h5", "simulated_patches"),
+    ("results/measured/*/intensity.h5", "measured_intensity"),
+    ("results/measured/*/patches.h5", "measured_patches"),
+    ("results/dataset/patches.h5", "dataset"),
+)
+
+
+def remake_hint(path) -> str:
+    """``; made by rule R: remake it with `snakemake --force P`'' for a workflow intermediate, else ''."""
+    path = Path(path)
+    parts = path.parts
+    if "results" not in parts:
+        return ""
+    relative = Path(*parts[len(parts) - 1 - parts[::-1].index("results"):])
+    for pattern, rule in PRODUCERS:
+        if relative.match(pattern) and len(relative.parts) == len(Path(pattern).parts):
+            return f"; made by rule {rule}: remake it with `snakemake --force {relative}`"
+    return ""
+
+
+def remove_partials(folder) -> list[Path]:
+    """Delete the ``.*.part`` files that interrupted writes (:func:`atomic_path`) left under ``folder``."""
+    removed = []
+    for partial in Path(folder).rglob(".*.part"):
+        if partial.is_file():
+            partial.unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
+
+
 @contextlib.contextmanager
 def open_h5(path):
-    """Open an HDF5 file for reading; failures name the file."""
+    """Open an HDF5 file for reading; failures name the file (and, for a workflow intermediate, the rule that
+    makes it and the command that remakes it)."""
     try:
         handle = h5py.File(path, "r")
     except (OSError, ValueError) as error:
-        raise DataFileError(f"{path}: cannot be read as HDF5 ({error})") from None
+        raise DataFileError(f"{path}: cannot be read as HDF5 ({error}){remake_hint(path)}") from None
     try:
         yield handle
     except KeyError as error:
-        raise DataFileError(f"{path}: missing dataset or attribute ({error})") from None
+        raise DataFileError(f"{path}: missing dataset or attribute ({error}){remake_hint(path)}") from None
     finally:
         handle.close()
 

@@ -188,3 +188,11 @@ def final_targets():
 
 
 _check_splits()
+
+
+onstart:
+    from braggsynth.io import remove_partials
+
+    removed = remove_partials("results")
+    if removed:
+        print(f"removed {len(removed)} half-written .part files left by interrupted jobs", file=sys.stderr)
