@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: all setup run dry-run test bench pretrain ship pretrain-wide ship-wide clean
+.PHONY: all setup run dry-run report test bench pretrain ship pretrain-wide ship-wide clean
 
 all: run
 
@@ -21,6 +21,10 @@ run: setup
 
 dry-run: setup
 	$(BIN)/snakemake -n
+
+# A self-contained HTML page of the run's figures and tables (after `make`).
+report: setup
+	$(BIN)/snakemake --report results/report.html
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -78,7 +78,9 @@ rule dataset:
     output:
         dataset="results/dataset/patches.h5",
         card_json="results/dataset/card.json",
-        card_markdown="results/dataset/card.md",
+        card_markdown=report(
+            "results/dataset/card.md", caption="../report/dataset_card.rst", category="3 Dataset"
+        ),
     params:
         split_fractions=config["dataset"]["split_fractions"],
         seed=config["seed"],
@@ -98,7 +100,7 @@ rule dataset_montage:
     input:
         "results/dataset/patches.h5",
     output:
-        "results/dataset/montage.png",
+        report("results/dataset/montage.png", caption="../report/montage.rst", category="3 Dataset"),
     params:
         seed=config["seed"],
     log:

@@ -7,7 +7,12 @@ rule train:
     output:
         model="results/model/{model}/best.keras",
         history="results/model/{model}/history.csv",
-        curve="results/model/{model}/learning_curve.png",
+        curve=report(
+            "results/model/{model}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="4 Training",
+            labels={"model": "{model}"},
+        ),
     params:
         settings=training_settings,
         checkpoints=checkpoint_folder,
@@ -34,9 +39,24 @@ rule evaluate:
         shipped=shipped_model(),
         shipped_wide=shipped_wide_model(),
     output:
-        report="results/evaluation/{model}/report.md",
-        metrics="results/evaluation/{model}/metrics.csv",
-        figure="results/evaluation/{model}/slices.png",
+        report=report(
+            "results/evaluation/{model}/report.md",
+            caption="../report/evaluation.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "report"},
+        ),
+        metrics=report(
+            "results/evaluation/{model}/metrics.csv",
+            caption="../report/evaluation.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "metrics table"},
+        ),
+        figure=report(
+            "results/evaluation/{model}/slices.png",
+            caption="../report/evaluation_slices.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "slices"},
+        ),
     params:
         settings=without(config["evaluate"], "held_out_patterns", "shipped", "wide_gaps_px"),
         wide_gaps=config["evaluate"]["wide_gaps_px"],

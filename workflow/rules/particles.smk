@@ -43,7 +43,7 @@ rule particle_overview:
     input:
         per_particle("results/relaxed/{shape}/{sample}.h5"),
     output:
-        "results/particles/overview.png",
+        report("results/particles/overview.png", caption="../report/particles.rst", category="1 Particles"),
     log:
         "logs/particle_overview.log",
     conda:

@@ -28,7 +28,13 @@ rule peak_figure:
     input:
         peaks_of_particle,
     output:
-        "results/peaks/{shape}/{sample}.png",
+        report(
+            "results/peaks/{shape}/{sample}.png",
+            caption="../report/peaks.rst",
+            category="2 Bragg peaks",
+            subcategory="{shape}",
+            labels={"shape": "{shape}", "particle": "{sample}"},
+        ),
     log:
         "logs/peak_figure/{shape}/{sample}.log",
     conda:
