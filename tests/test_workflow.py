@@ -213,3 +213,22 @@ def test_missing_experimental_file_fails_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "Config error in config.yaml: experimental[0].path: nowhere/scan.cxi: no such file" in result.stderr
     assert not (workdir / "results").exists()
+
+
+def test_html_report_gathers_every_stage_and_renders(finished_run, tmp_path):
+    import shutil
+    import subprocess
+
+    snakemake(finished_run, "--report", "results/report.html")
+    page = (finished_run / "results" / "report.html").read_text()
+    for category in ("1 Particles", "2 Bragg peaks", "3 Dataset", "4 Training", "5 Evaluation"):
+        assert category in page
+    assert "coloured by the magnitude" in page and "against every baseline" in page  # captions
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine to render the report (Debian package chromium)")
+    screenshot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                    "--virtual-time-budget=10000", f"--screenshot={screenshot}",
+                    (finished_run / "results" / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
