@@ -108,7 +108,8 @@ def test_interrupted_assembly_leaves_nothing(tmp_path, assembled, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dataset.da, "store", killed)
+    monkeypatch.setattr(dataset.da, "store", killed)  # the decoded path
+    monkeypatch.setattr(dataset, "_copy_chunks", killed)  # the path of chunks copied as bytes
     with pytest.raises(KeyboardInterrupt):
         dataset.assemble(shards, tmp_path / "out.h5", seed=3)
     assert list(tmp_path.iterdir()) == []
@@ -140,3 +141,29 @@ def test_montage_png_is_written(tmp_path, assembled):
 
     image = matplotlib.image.imread(png)
     assert image.shape[0] > 400 and image.shape[1] > 300
+
+
+def test_chunks_copied_as_bytes_equal_decoded_ones_and_mixed_shards_work(tmp_path, assembled):
+    """Shards filtered like the dataset are copied chunk by chunk undecoded; others go through dask decoded."""
+    shards, output, _ = assembled
+    lzf_shard = tmp_path / "lzf.h5"
+    made = {name: h5py.File(shards[0], "r")[name][()] for name in ("input", "target", "expected", "mask",
+                                                                   "gap_width_px")}
+    io.write_patch_shard(lzf_shard, made, source_id="lzf/0", origin="simulated", shape_name="cube", element="Au",
+                         compression="lzf", compression_opts=None)
+    fractions = {"train": 0.6, "validation": 0.2, "test": 0.2}
+    decoded = tmp_path / "decoded.h5"
+    dataset.assemble(shards, decoded, seed=3, split_fractions=fractions, compression="lzf")  # no shard is lzf
+    mixed = tmp_path / "mixed.h5"
+    dataset.assemble([*shards, lzf_shard], mixed, seed=3, split_fractions=fractions)  # one shard is decoded
+    with h5py.File(output, "r") as raw, h5py.File(decoded, "r") as dec, h5py.File(mixed, "r") as mix:
+        for split in ("train", "validation", "test"):
+            for name in ("input", "target", "expected", "mask", "gap_width_px", "source_index"):
+                assert np.array_equal(raw[split][name][()], dec[split][name][()]), (split, name)
+        assert raw["train"]["input"].compression == "gzip" and dec["train"]["input"].compression == "lzf"
+        lzf_split = dataset.split_of("lzf/0", 3, fractions)
+        table = mix[lzf_split]["sources"][()]
+        row = [i for i, entry in enumerate(table) if entry["source_id"].decode() == "lzf/0"][0]
+        first = int(table["first"][row])
+        assert np.array_equal(mix[lzf_split]["input"][first:first + len(made["input"])], made["input"])
+        assert np.all(mix[lzf_split]["source_index"][first:first + len(made["input"])] == row)

@@ -90,7 +90,7 @@ def split_of(source_id: str, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS)
 def assemble(shard_paths, output_path, *, split_fractions=DEFAULT_SPLIT_FRACTIONS, seed: int,
              chunk_patches: int = 1, block_patches: int = 64, compression: str | None = "gzip",
              compression_opts=1, shuffle: bool = False, max_open_shards: int = 8,
-             record: dict | None = None) -> dict:
+             record: dict | None = None, copy_chunks: bool = True) -> dict:
     """Assemble patch shards into a split dataset at ``output_path`` (written atomically).
 
     Parameters
@@ -112,6 +112,10 @@ def assemble(shard_paths, output_path, *, split_fractions=DEFAULT_SPLIT_FRACTION
         memory is bounded by this and ``block_patches``, not by the number of
         shards or patches.
     record : provenance to store.
+    copy_chunks : move the compressed chunks of shards chunked and filtered
+        like the dataset as stored bytes (HDF5 direct chunk I/O), never
+        decoding them; False decodes and re-encodes every patch (dask), as
+        shards of other filters always are.  The values are the same.
 
     Returns
     -------
@@ -150,12 +154,13 @@ def assemble(shard_paths, output_path, *, split_fractions=DEFAULT_SPLIT_FRACTION
             io.write_json_attr(out, "provenance", record)
         for name in SPLITS:
             counts[name] = _write_split(out.create_group(name), members[name], patch_shape, chunk_patches,
-                                        block_patches, compression, compression_opts, shuffle, max_open_shards)
+                                        block_patches, compression, compression_opts, shuffle, max_open_shards,
+                                        copy_chunks)
     return counts
 
 
 def _write_split(group, sources, patch_shape, chunk_patches, block_patches, compression, compression_opts, shuffle,
-                 max_open_shards) -> int:
+                 max_open_shards, copy_chunks=True) -> int:
     total = sum(s["count"] for s in sources)
     table = np.zeros(len(sources), dtype=_SOURCE_TABLE)
     first = 0
@@ -174,8 +179,17 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
     for name, dtype in (("gap_width_px", np.int16), ("source_index", np.int32)):
         targets[name] = group.create_dataset(name, shape=(total,), maxshape=(None,), dtype=dtype,
                                              chunks=(min(max(total, 1), 65536),))
-    for batch_start in range(0, len(sources), max_open_shards):
-        batch = range(batch_start, min(batch_start + max_open_shards, len(sources)))
+    raw = [row for row, source in enumerate(sources)
+           if copy_chunks and source["count"] and _chunks_match(source["shard"], targets, patch_shape, chunk_patches)]
+    if raw:
+        # Chunks that are laid out and filtered alike are moved as compressed bytes, never decoded: one dask task
+        # per shard, run one after another (HDF5 serialises its I/O anyway).
+        tasks = [dask.delayed(_copy_chunks)(sources[row]["shard"], targets, int(table["first"][row]), row)
+                 for row in raw]
+        dask.compute(*tasks, scheduler="synchronous")
+    decoded = [row for row in range(len(sources)) if row not in set(raw)]
+    for batch_start in range(0, len(decoded), max_open_shards):
+        batch = decoded[batch_start:batch_start + max_open_shards]
         # No chunk cache: every chunk is read once, and open files x 3 arrays x 1 MiB would add up.
         handles = [h5py.File(sources[row]["shard"], "r", rdcc_nbytes=0) for row in batch]
         try:
@@ -187,19 +201,55 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
                     arrays[name].append(da.from_array(handle[name], chunks=(block_patches,) + patch_shape))
                 arrays["gap_width_px"].append(da.from_array(handle["gap_width_px"]).astype(np.int16))
                 arrays["source_index"].append(da.full(sources[row]["count"], row, dtype=np.int32))
-            start = int(table["first"][batch[0]])
-            stop = start + int(sum(table["count"][batch.start:batch.stop]))
             names = list(targets)
-            if stop == start:
+            if not arrays["input"]:
                 continue
+            # The rows of a batch need not be contiguous in the split: store each shard in its own region.
             # HDF5 runs its filters under one lock: threads would only add memory.
+            stored = [(row, n) for row in batch if sources[row]["count"] for n in names]
+            regions = []
+            for row, n in stored:
+                start = int(table["first"][row])
+                rows_of_shard = slice(start, start + int(table["count"][row]))
+                regions.append((rows_of_shard,) + (slice(None),) * (targets[n].ndim - 1))
+            sources_arrays = {n: iter(arrays[n]) for n in names}
             with dask.config.set(scheduler="synchronous"):
-                da.store([da.concatenate(arrays[n]) for n in names], [targets[n] for n in names],
-                         regions=[(slice(start, stop),) + (slice(None),) * (targets[n].ndim - 1) for n in names])
+                da.store([next(sources_arrays[n]) for _, n in stored], [targets[n] for _, n in stored],
+                         regions=regions)
         finally:
             for handle in handles:
                 handle.close()
     return total
+
+
+def _chunks_match(shard_path, targets, patch_shape, chunk_patches) -> bool:
+    """Whether a shard's 4D arrays are chunked and filtered as the dataset's (their chunks can be copied as bytes)."""
+    if chunk_patches != 1:
+        return False
+    with h5py.File(shard_path, "r") as shard:
+        for name in ("input", "target", "expected", "mask"):
+            source, target = shard[name], targets[name]
+            if (source.chunks != (1,) + tuple(patch_shape) or source.dtype != target.dtype
+                    or source.compression != target.compression or source.shuffle != target.shuffle
+                    or source.compression_opts != target.compression_opts or source.fletcher32 != target.fletcher32
+                    or source.scaleoffset is not None or target.scaleoffset is not None):
+                return False
+    return True
+
+
+def _copy_chunks(shard_path, targets, first: int, source_index: int) -> int:
+    """Copy a shard's patches to rows ``first``... of the split: 4D arrays chunk by chunk as stored bytes."""
+    with h5py.File(shard_path, "r", rdcc_nbytes=0) as shard:
+        count = shard["input"].shape[0]
+        zeros = (0,) * (shard["input"].ndim - 1)
+        for name in ("input", "target", "expected", "mask"):
+            source, target = shard[name].id, targets[name].id
+            for i in range(count):
+                filter_mask, chunk = source.read_direct_chunk((i,) + zeros)
+                target.write_direct_chunk((first + i,) + zeros, chunk, filter_mask)
+        targets["gap_width_px"][first:first + count] = shard["gap_width_px"][()].astype(np.int16)
+        targets["source_index"][first:first + count] = source_index
+    return count
 
 
 def _text(value) -> str:
