@@ -7,8 +7,12 @@ in two splits, and adding sources never moves the existing ones.  Measured
 sources always go to ``train``: their patches come from the half of the file
 that the evaluation never scores (:func:`braggsynth.measured.fit_region`).
 
-The copy streams through :mod:`dask` in blocks of a few patches, so memory
-does not grow with the size of the set.  Output layout (HDF5)::
+The copy is scheduled by :mod:`dask` and never holds more than a few patches,
+so memory does not grow with the size of the set.  Shards chunked and filtered
+like the dataset (one patch per chunk, the same compression, as the workflow
+writes them) have their compressed chunks moved as stored bytes (HDF5 direct
+chunk I/O), never decoded; other shards stream decoded through dask arrays in
+blocks of a few patches.  Output layout (HDF5)::
 
     /attrs: seed, split_fractions, patch_shape, compression, provenance (JSON)
     /<split>/input         float32 (n, s, s, s)  normalised gapped patches
@@ -187,7 +191,8 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
         tasks = [dask.delayed(_copy_chunks)(sources[row]["shard"], targets, int(table["first"][row]), row)
                  for row in raw]
         dask.compute(*tasks, scheduler="synchronous")
-    decoded = [row for row in range(len(sources)) if row not in set(raw)]
+    copied = set(raw)
+    decoded = [row for row in range(len(sources)) if row not in copied]
     for batch_start in range(0, len(decoded), max_open_shards):
         batch = decoded[batch_start:batch_start + max_open_shards]
         # No chunk cache: every chunk is read once, and open files x 3 arrays x 1 MiB would add up.
