@@ -132,6 +132,19 @@ def random_rotation(rng: np.random.Generator, max_angle_deg: float) -> np.ndarra
     return axis_angle_rotation(axis, rng.uniform(0.0, float(max_angle_deg)))
 
 
+def draw_pattern_geometry(rng: np.random.Generator, oversampling_range, *, per_axis: bool = False,
+                          max_rotation_deg: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the oversampling and the q-grid rotation of one pattern (in this order, from ``rng``).
+
+    Returns (oversampling, rotation): oversampling uniform in
+    ``oversampling_range`` (shape (3,) with ``per_axis``, else (1,)) and the
+    rotation of :func:`random_rotation`.
+    """
+    low, high = (float(v) for v in oversampling_range)
+    oversampling = rng.uniform(low, high, size=3 if per_axis else 1)
+    return oversampling, random_rotation(rng, max_rotation_deg)
+
+
 def _rotation_between(v_from, v_to) -> np.ndarray:
     """The smallest rotation taking the direction of ``v_from`` onto that of ``v_to``."""
     a = np.asarray(v_from, dtype=float) / np.linalg.norm(v_from)

@@ -231,6 +231,12 @@ def fcc_sites_inside(poly: Polyhedron, lattice_constant: float, tolerance: float
     return positions[order]
 
 
+def draw_size_nm(rng: np.random.Generator, size_range_nm) -> float:
+    """A particle's size (diameter of the sphere of equal volume, nm), uniform in ``size_range_nm`` = [min, max]."""
+    low, high = (float(v) for v in size_range_nm)
+    return float(rng.uniform(low, high))
+
+
 def build_particle(spec: dict, size_nm: float) -> Atoms:
     """Build an FCC particle of a configured shape.
 

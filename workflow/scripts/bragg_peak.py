@@ -14,8 +14,9 @@ relaxed = io.read_relaxed(snakemake.input[0])
 positions = relaxed["relaxed_positions"]
 
 rng = seeds.rng(seed, "bragg_peak", wildcards.shape, int(wildcards.sample), int(wildcards.pattern))
-oversampling = rng.uniform(*settings["oversampling"], size=3 if settings["oversampling_per_axis"] else 1)
-rotation = scattering.random_rotation(rng, settings["max_rotation_deg"])
+oversampling, rotation = scattering.draw_pattern_geometry(rng, settings["oversampling"],
+                                                         per_axis=settings["oversampling_per_axis"],
+                                                         max_rotation_deg=settings["max_rotation_deg"])
 reflection_vector = scattering.reciprocal_vector(settings["reflection"], float(relaxed["lattice_constant"]))
 basis = scattering.grid_basis(positions, oversampling, rotation)
 backend = scattering.resolve_backend(settings["backend"])
