@@ -508,11 +508,11 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
         wide = wide_gap_volumes(simulated, measured_files, gap_widths_px=wide_gap_widths, offsets_px=offsets_px,
                                 seed=seed)
         rows += evaluate_volumes(wide, wide_models, stride=stride, progress=progress)[0]
-    crop_size = 32
+    crop_size = 32  # the published protocol's; a run of other patches crops at its model's size
     if crops and models:
         from .model import patch_size_of
 
-        crop_size = patch_size_of(next(iter(models.values())))  # the published 32^3, or the run's own patches
+        crop_size = patch_size_of(next(iter(models.values())))
     if crops:
         for index, (name, intensity, mask) in enumerate(measured_files):
             rng = np.random.default_rng((int(seed), index))

@@ -407,19 +407,29 @@ def _check_measured(data, mask, where: str):
         raise DataFileError(f"{where}: data has shape {data.shape}, expected 3D (z, y, x)")
     intensity = data.astype(np.float32)
     if mask is not None:
-        mask = np.asarray(mask)
-        if mask.dtype.kind not in "biuf":
-            raise DataFileError(f"{where}: mask of type {mask.dtype} is not numeric")
-        if mask.shape == data.shape[1:]:
-            mask = np.broadcast_to(mask, data.shape)
-        if mask.shape != data.shape:
-            raise DataFileError(f"{where}: mask shape {mask.shape} does not match data shape {data.shape}")
-        mask = mask != 0
+        mask = volume_mask(mask, data.shape, where)
     bad = ~np.isfinite(intensity)
     if bad.any():
         mask = bad if mask is None else (mask | bad)
         intensity[bad] = 0.0
     return intensity, mask
+
+
+def volume_mask(mask, shape, where: str) -> np.ndarray:
+    """A numeric mask as bool (z, y, x), True where nonzero; a 2D (y, x) detector mask applies to every frame.
+
+    Raises DataFileError, one line naming ``where``, for a non-numeric mask or one of another shape.
+    """
+    mask = np.asarray(mask)
+    shape = tuple(shape)
+    if mask.dtype.kind not in "biuf":
+        raise DataFileError(f"{where}: mask of type {mask.dtype} is not numeric")
+    if mask.shape == shape[1:]:
+        mask = np.broadcast_to(mask, shape)
+    if mask.shape != shape:
+        raise DataFileError(f"{where}: mask shape {mask.shape} does not match data shape {shape} "
+                            f"(nor its frames {shape[1:]})")
+    return mask != 0
 
 
 def check_volume(volume, mask=None, *, volume_name: str = "intensity", mask_name: str = "mask") -> None:

@@ -73,7 +73,7 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
     if sentinel.all():
         raise io.DataFileError(f"{where}: no measured voxel (every voxel is NaN, -1 or the type's largest value)")
     if mask_path is not None:
-        mask = _as_volume_mask(io.read_mask(mask_path, mask_key), data.shape, f"{mask_path}")
+        mask = io.volume_mask(io.read_mask(mask_path, mask_key), data.shape, f"{mask_path}")
         source = f"mask from {mask_path}"
     elif detector is not None:
         origin = (0, 0) if roi is None else tuple(int(v) for v in roi)
@@ -83,7 +83,7 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
             raise io.DataFileError(f"{where}: {error}") from None
         source = f"{detector} gaps, region of interest at row {origin[0]}, column {origin[1]}"
     elif file_mask is not None:
-        mask = _as_volume_mask(np.asarray(file_mask) != 0, data.shape, where)
+        mask = io.volume_mask(file_mask, data.shape, where)
         source = "the file's mask"
     else:
         found = gaps.find_gaps(data)
@@ -104,16 +104,6 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
     if not mask.any():
         raise io.DataFileError(f"{where}: the gap mask ({source}) is empty; nothing to fill")
     return Scan(intensity, mask, gaps.gap_stripes(mask), source, where)
-
-
-def _as_volume_mask(mask, shape, where) -> np.ndarray:
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape == tuple(shape[1:]):
-        return np.broadcast_to(mask, shape).copy()
-    if mask.shape != tuple(shape):
-        raise io.DataFileError(f"{where}: mask shape {mask.shape} matches neither the scan {tuple(shape)} "
-                               f"nor its frames {tuple(shape[1:])}")
-    return mask
 
 
 def same_file(first, second) -> bool:

@@ -22,7 +22,6 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -30,7 +29,8 @@ import h5py
 import numpy as np
 
 from . import io
-from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, prefill, prefill_of
+from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, prefill, prefill_of,
+                    save_model)
 
 import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
 from keras import ops  # noqa: E402
@@ -230,15 +230,12 @@ class _ResumableCheckpoint(keras.callbacks.Callback):
         logs = {key: float(value) for key, value in (logs or {}).items()}
         # ReduceLROnPlateau (earlier in the list) logged the rate this epoch ran with.
         logs.setdefault("learning_rate", float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
-        tmp = self.output_dir / f".{LAST_MODEL}.{os.getpid()}.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.output_dir / LAST_MODEL)
+        save_model(self.model, self.output_dir / LAST_MODEL)
         val_loss = logs.get("val_loss", logs.get("loss"))
         best = self.state.get("best_val_loss")
         if best is None or val_loss < best:
             self.state["best_val_loss"], self.state["best_epoch"] = val_loss, epoch
-            self.model.save(tmp)
-            os.replace(tmp, self.output_dir / BEST_MODEL)
+            save_model(self.model, self.output_dir / BEST_MODEL)
         self.state["seconds"] = self._seconds_before + time.perf_counter() - self._started
         self.state["history"].append({"epoch": epoch, **logs, "seconds": self.state["seconds"]})
         self.state["epochs_done"] = epoch + 1
