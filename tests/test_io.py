@@ -45,15 +45,15 @@ def test_unreadable_file_names_itself(tmp_path):
 
 
 def test_a_corrupt_intermediate_names_its_rule_and_the_command_that_remakes_it(tmp_path):
-    path = tmp_path / "results" / "peaks" / "cube" / "0000_00.h5"
+    path = tmp_path / "results" / "peaks" / "cube" / "shard0000" / "0000_00.h5"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x89HDF\r\n\x1a\n truncated by a full disk")
     with pytest.raises(io.DataFileError) as error:
         io.read_peak(path)
     message = str(error.value)
     assert message.startswith(f"{path}: cannot be read as HDF5 (") and "\n" not in message
-    assert message.endswith("; made by rule bragg_peak: remake it with "
-                            "`snakemake --force results/peaks/cube/0000_00.h5`")
+    assert message.endswith("; made by rule pattern_shard: remake it with "
+                            "`snakemake --force results/peaks/cube/shard0000`")
 
 
 def test_half_written_part_files_are_removed(tmp_path):

@@ -25,6 +25,7 @@ TINY = {
             "count": 2,
         },
     },
+    "simulate": {"particles_per_job": 2},  # cube: shards 0000 (particles 0, 1) and 0001 (2); island: 0000
     "relax": {"threads": 1},
     "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1},
     "patches": {"size": 16, "per_pattern": 6, "gap_widths_px": [3, 5]},
@@ -45,30 +46,43 @@ def finished_run(tmp_path_factory):
 
 
 def particle_jobs(jobs):
-    return {job for job in jobs if job[0] in ("build_particle", "relax_particle")}
+    return {job for job in jobs if job[0] == "particle_shard"}
+
+
+def pattern_jobs(jobs):
+    return {job for job in jobs if job[0] == "pattern_shard"}
+
+
+def result(workdir, stage, shape, name, per_job=2):
+    """A particle's (``0001``) or pattern's (``0001_00``) file in its stage's shard folder."""
+    shard = int(name.split("_")[0]) // per_job
+    return workdir / "results" / stage / shape / f"shard{shard:04d}" / f"{name}.h5"
 
 
 def test_end_to_end_writes_particles_and_overview(finished_run):
     for shape, sample in PARTICLES:
-        relaxed = io.read_relaxed(finished_run / "results" / "relaxed" / shape / f"{sample}.h5")
+        relaxed = io.read_relaxed(result(finished_run, "relaxed", shape, sample))
         assert relaxed["energy_final"] < relaxed["energy_initial"]
         assert np.allclose(relaxed["displacement"], relaxed["relaxed_positions"] - relaxed["ideal_positions"])
-        with h5py.File(finished_run / "results" / "relaxed" / shape / f"{sample}.h5") as h5:
+        with h5py.File(result(finished_run, "relaxed", shape, sample)) as h5:
             record = io.read_json_attr(h5, "provenance")
         assert record["seed"] == 9 and "lammps" in record["versions"]
     assert relaxed["held"].sum() > 0  # the Winterbottom island is held by its substrate
     assert (finished_run / "results" / "particles" / "overview.png").stat().st_size > 10_000
-    assert (finished_run / "logs" / "relax_particle" / "cube" / "0000.log").read_text().count("iterations") == 1
+    # one job per shard: the first cube shard built and relaxed two particles, the second one
+    assert (finished_run / "logs" / "particle_shard" / "cube" / "0000.log").read_text().count("iterations") == 2
+    assert (finished_run / "logs" / "particle_shard" / "cube" / "0001.log").read_text().count("iterations") == 1
+    assert sorted(path.name for path in (finished_run / "results" / "relaxed" / "cube").iterdir()) == [
+        "shard0000", "shard0001"]
     # two cubes of the same shape draw different sizes from their own seeds
-    sizes = [io.read_particle(finished_run / "results" / "particles" / "cube" / f"{s}.h5")[1]["size_nm"]
-             for s in ("0000", "0001")]
+    sizes = [io.read_particle(result(finished_run, "particles", "cube", s))[1]["size_nm"] for s in ("0000", "0001")]
     assert sizes[0] != sizes[1] and all(2.5 <= s <= 3.0 for s in sizes)
 
 
 def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
     for shape, sample in PARTICLES:
         for pattern in ("00", "01"):
-            path = finished_run / "results" / "peaks" / shape / f"{sample}_{pattern}.h5"
+            path = result(finished_run, "peaks", shape, f"{sample}_{pattern}")
             with h5py.File(path) as h5:
                 intensity = h5["entry_1/data_1/data"][()]
             peak = io.read_peak(path)
@@ -79,16 +93,24 @@ def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
             assert np.max(np.abs(np.array(centre) - 16)) <= 4
             assert intensity.max() <= peak["natoms"] ** 2 * (1 + 1e-6)
             assert 2.0 <= peak["oversampling"][0] <= 5.0 and peak["backend"] == "finufft"
-        assert (finished_run / "results" / "peaks" / shape / f"{sample}.png").stat().st_size > 10_000
-    first = io.read_peak(finished_run / "results" / "peaks" / "cube" / "0000_00.h5")
-    second = io.read_peak(finished_run / "results" / "peaks" / "cube" / "0000_01.h5")
+        assert (finished_run / "results" / "peaks" / f"{shape}.png").stat().st_size > 10_000
+    first = io.read_peak(result(finished_run, "peaks", "cube", "0000_00"))
+    second = io.read_peak(result(finished_run, "peaks", "cube", "0000_01"))
     assert not np.allclose(first["rotation"], second["rotation"])  # each pattern draws its own q-frame
 
 
-def test_more_patterns_schedule_only_new_peaks(edited):
+SHARDS = {("cube", "0000"), ("cube", "0001"), ("island", "0000")}
+
+
+def test_more_patterns_reschedule_pattern_shards_but_never_relaxation(edited):
     jobs = edited(lambda c: c["peaks"].update(patterns_per_particle=3))
-    assert {job for job in jobs if job[0] == "bragg_peak"} == {
-        ("bragg_peak", shape, sample, "02") for shape, sample in PARTICLES}
+    assert pattern_jobs(jobs) == {("pattern_shard", *shard) for shard in SHARDS}
+    assert particle_jobs(jobs) == set()
+
+
+def test_a_detector_change_reschedules_pattern_shards_but_never_relaxation(edited):
+    jobs = edited(lambda c: c.update(detector={"max_counts": [1.0e4, 1.0e5]}))
+    assert pattern_jobs(jobs) == {("pattern_shard", *shard) for shard in SHARDS}
     assert particle_jobs(jobs) == set()
 
 
@@ -110,7 +132,7 @@ def test_dataset_splits_by_particle_and_carries_a_card(finished_run):
     assert card["patches"] == len(PARTICLES) * 2 * 6
     assert (finished_run / "results" / "dataset" / "montage.png").stat().st_size > 10_000
     # detector recordings are CXI files with their gap mask
-    recording = io.read_detector_pattern(finished_run / "results" / "detector" / "cube" / "0000_00.h5")
+    recording = io.read_detector_pattern(result(finished_run, "detector", "cube", "0000_00"))
     assert recording["mask"].any() and np.all(recording["gapped"][recording["mask"]] == 0)
     assert np.array_equal(recording["gapped"][~recording["mask"]], recording["counts"][~recording["mask"]])
 
@@ -134,7 +156,7 @@ def test_inpaint_cli_fills_a_recording_and_keeps_measured_voxels(finished_run, t
     import subprocess
     import sys
 
-    recording = finished_run / "results" / "detector" / "cube" / "0000_00.h5"
+    recording = result(finished_run, "detector", "cube", "0000_00")
     output = tmp_path / "filled.cxi"
     subprocess.run([sys.executable, "-m", "braggsynth.cli", "inpaint", str(recording), str(output),
                     "--model", str(finished_run / "results" / "model" / "all" / "best.keras")], check=True)
@@ -164,30 +186,38 @@ def edited(finished_run):
 
 def test_changing_one_shape_reschedules_only_that_shape(edited):
     jobs = edited(lambda c: c["shapes"]["island"].update(substrate_misfit=0.02))
-    assert particle_jobs(jobs) == {(rule, "island", sample) for rule in ("build_particle", "relax_particle")
-                                   for sample in ("0000", "0001")}
+    assert particle_jobs(jobs) == {("particle_shard", "island", "0000")}
+    assert pattern_jobs(jobs) == {("pattern_shard", "island", "0000")}
 
 
 def test_adding_a_shape_schedules_only_its_jobs(edited):
     jobs = edited(lambda c: c["shapes"].update(octa={"kind": "octahedron", "size_nm": [2.5, 3.0]}))
-    assert particle_jobs(jobs) == {("build_particle", "octa", "0000"), ("relax_particle", "octa", "0000")}
+    assert particle_jobs(jobs) == {("particle_shard", "octa", "0000")}
+    assert pattern_jobs(jobs) == {("pattern_shard", "octa", "0000")}
 
 
-def test_raising_a_count_schedules_only_the_new_particles(edited):
+def test_raising_a_count_reruns_only_the_last_partial_shard_and_adds_new_ones(edited):
     jobs = edited(lambda c: c["shapes"]["cube"].update(count=5))
-    assert particle_jobs(jobs) == {
-        ("build_particle", "cube", "0003"), ("relax_particle", "cube", "0003"),
-        ("build_particle", "cube", "0004"), ("relax_particle", "cube", "0004"),
-    }
+    # cube shard 0000 (particles 0, 1) was full; 0001 held particle 2 and now holds 2 and 3; 0002 holds 4
+    assert particle_jobs(jobs) == {("particle_shard", "cube", "0001"), ("particle_shard", "cube", "0002")}
+    assert pattern_jobs(jobs) == {("pattern_shard", "cube", "0001"), ("pattern_shard", "cube", "0002")}
 
 
-def test_same_seed_gives_the_same_particles(finished_run, tmp_path):
-    again = copy_workflow(tmp_path, TINY)
-    snakemake(again, "results/relaxed/cube/0001.h5")
-    first = io.read_relaxed(finished_run / "results" / "relaxed" / "cube" / "0001.h5")
-    second = io.read_relaxed(again / "results" / "relaxed" / "cube" / "0001.h5")
+def test_a_particles_numbers_do_not_depend_on_the_shard_size(finished_run, tmp_path):
+    """Cube 0002 is alone in shard 0001 with 2 particles per job, and third in shard 0000 with 3."""
+    again = copy_workflow(tmp_path, {**TINY, "simulate": {"particles_per_job": 3}})
+    snakemake(again, "results/patches/cube/shard0000")
+    first = io.read_relaxed(result(finished_run, "relaxed", "cube", "0002"))
+    second = io.read_relaxed(result(again, "relaxed", "cube", "0002", per_job=3))
     assert np.array_equal(first["ideal_positions"], second["ideal_positions"])
     assert np.allclose(first["relaxed_positions"], second["relaxed_positions"], atol=1e-9)
+    for pattern in ("0002_00", "0002_01"):
+        peaks = [io.read_peak(result(run, "peaks", "cube", pattern, per_job))["amplitude"]
+                 for run, per_job in ((finished_run, 2), (again, 3))]
+        assert np.allclose(*peaks, rtol=0, atol=1e-6 * np.abs(peaks[0]).max())
+        counts = [io.read_detector_pattern(result(run, "detector", "cube", pattern, per_job))["counts"]
+                  for run, per_job in ((finished_run, 2), (again, 3))]
+        assert np.array_equal(*counts)
 
 
 def test_measured_reconstruction_joins_as_experimental_patches(tmp_path, shared_data):

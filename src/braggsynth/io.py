@@ -70,12 +70,13 @@ def atomic_h5(path):
 
 
 #: The workflow's HDF5 intermediates: (a path pattern relative to the run folder, the rule that makes it).
+#: A shard job makes whole folders (``shard*``): the folder is what it remakes.
 PRODUCERS = (
-    ("results/particles/*/*.h5", "build_particle"),
-    ("results/relaxed/*/*.h5", "relax_particle"),
-    ("results/peaks/*/*.h5", "bragg_peak"),
-    ("results/detector/*/*.h5", "detector"),
-    ("results/patches/*/*.h5", "simulated_patches"),
+    ("results/particles/*/shard*/*.h5", "particle_shard"),
+    ("results/relaxed/*/shard*/*.h5", "particle_shard"),
+    ("results/peaks/*/shard*/*.h5", "pattern_shard"),
+    ("results/detector/*/shard*/*.h5", "pattern_shard"),
+    ("results/patches/*/shard*/*.h5", "pattern_shard"),
     ("results/measured/*/intensity.h5", "measured_intensity"),
     ("results/measured/*/patches.h5", "measured_patches"),
     ("results/dataset/patches.h5", "dataset"),
@@ -91,7 +92,8 @@ def remake_hint(path) -> str:
     relative = Path(*parts[len(parts) - 1 - parts[::-1].index("results"):])
     for pattern, rule in PRODUCERS:
         if relative.match(pattern) and len(relative.parts) == len(Path(pattern).parts):
-            return f"; made by rule {rule}: remake it with `snakemake --force {relative}`"
+            target = relative.parent if "/shard*/" in pattern else relative
+            return f"; made by rule {rule}: remake it with `snakemake --force {target}`"
     return ""
 
 

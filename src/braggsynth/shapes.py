@@ -237,6 +237,19 @@ def draw_size_nm(rng: np.random.Generator, size_range_nm) -> float:
     return float(rng.uniform(low, high))
 
 
+def max_atoms(spec: dict) -> int:
+    """Atoms of the shape's largest particle: 4 per cubic cell in the volume of its equal-volume sphere."""
+    volume = np.pi / 6 * (10.0 * max(spec["size_nm"])) ** 3
+    return int(4 * volume / lattice_constant(spec.get("element", "Au")) ** 3)
+
+
+def particle_polyhedron(spec: dict, size_nm: float) -> Polyhedron:
+    """The shape's polyhedron scaled to the volume of a sphere of diameter ``size_nm`` (Angstrom)."""
+    shape = shape_polyhedron(spec)
+    target_volume = np.pi / 6 * (10.0 * size_nm) ** 3
+    return shape.scaled((target_volume / shape.volume) ** (1 / 3))
+
+
 def build_particle(spec: dict, size_nm: float) -> Atoms:
     """Build an FCC particle of a configured shape.
 
@@ -265,10 +278,7 @@ def build_particle(spec: dict, size_nm: float) -> Atoms:
         raise ValueError(f"size_nm must be positive, got {size_nm}")
     element = spec.get("element", "Au")
     a = lattice_constant(element)
-    shape = shape_polyhedron(spec)
-    target_volume = np.pi / 6 * (10.0 * size_nm) ** 3
-    shape = shape.scaled((target_volume / shape.volume) ** (1 / 3))
-    positions = fcc_sites_inside(shape, a)
+    positions = fcc_sites_inside(particle_polyhedron(spec, size_nm), a)
     if len(positions) == 0:
         raise ValueError(f"a {spec['kind']} particle of {size_nm} nm holds no atom")
     atoms = Atoms(symbols=[element] * len(positions), positions=positions)

@@ -47,6 +47,7 @@ def _check_splits():
 wildcard_constraints:
     shape=r"[A-Za-z][A-Za-z0-9_-]*",
     sample=r"\d\d\d\d+",
+    shard=r"\d\d\d\d+",
     pattern=r"\d\d+",
     name=r"[A-Za-z][A-Za-z0-9_-]*",
     model=r"all|gap\d+",
@@ -67,9 +68,47 @@ def particle_samples():
     return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items() for index in range(spec["count"])]
 
 
-def per_particle(pattern):
-    """``pattern`` with {shape} and {sample} filled in for every particle (other wildcards left as they are)."""
-    return [pattern.replace("{shape}", shape).replace("{sample}", sample) for shape, sample in particle_samples()]
+PARTICLES_PER_JOB = config["simulate"]["particles_per_job"]
+
+
+def shards():
+    """(shape, shard) of every shard job; shards are zero-padded indices."""
+    from braggsynth.shards import shard_count
+
+    return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items()
+            for index in range(shard_count(spec["count"], PARTICLES_PER_JOB))]
+
+
+def per_shard(pattern):
+    """``pattern`` with {shape} and {shard} filled in for every shard."""
+    return [pattern.format(shape=shape, shard=shard) for shape, shard in shards()]
+
+
+def samples_of_shard(wildcards):
+    """The samples a shard job simulates."""
+    from braggsynth.shards import shard_samples
+
+    return shard_samples(int(wildcards.shard), config["shapes"][wildcards.shape]["count"], PARTICLES_PER_JOB)
+
+
+def shard_folder(stage, shape, sample):
+    """The shard folder of ``stage`` (particles, relaxed, peaks, detector, patches) holding a sample."""
+    from braggsynth.shards import shard_of
+
+    return f"results/{stage}/{shape}/shard{shard_of(sample, PARTICLES_PER_JOB)}"
+
+
+def drawn_particles():
+    """(shape, sample) of the particles the run's figures show: the first few of each shape."""
+    first = config["report"]["particles_per_shape"]
+    return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items()
+            for index in range(min(first, spec["count"]))]
+
+
+def shard_folders_drawn(stage, shape=None):
+    """The ``stage`` shard folders that hold the drawn particles (of one shape, or of all)."""
+    return sorted({shard_folder(stage, drawn_shape, sample) for drawn_shape, sample in drawn_particles()
+                   if shape in (None, drawn_shape)})
 
 
 def relax_settings():
@@ -86,18 +125,27 @@ def patterns():
     return [f"{index:02d}" for index in range(config["peaks"]["patterns_per_particle"])]
 
 
-def peaks_of_particle(wildcards):
-    return expand("results/peaks/{shape}/{sample}_{pattern}.h5", pattern=patterns(), **wildcards)
+def drawn_pattern_files(shape):
+    """Every pattern of the shape's drawn particles, in their peaks shard folders."""
+    return [f"{shard_folder('peaks', shape, sample)}/{sample}_{pattern}.h5"
+            for drawn_shape, sample in drawn_particles() if drawn_shape == shape for pattern in patterns()]
 
 
-def peak_memory_mb(wildcards, input):
+def largest_particle_atoms(wildcards):
+    from braggsynth.shapes import max_atoms
+
+    return max_atoms(config["shapes"][wildcards.shape])
+
+
+def relax_memory_mb(wildcards):
+    """LAMMPS with its neighbour lists, for the shape's largest particle."""
+    return 500 + largest_particle_atoms(wildcards) // 25
+
+
+def peak_memory_mb(wildcards):
     """Grid arrays (amplitude, NUFFT fine grid of twice the size per axis) plus the atoms."""
     voxels = int(np.prod(config["peaks"]["grid"]))
-    return 500 + (voxels * 16 * 10) // 2**20 + 20 * input.size_mb
-
-
-def per_pattern(pattern):
-    return [path.replace("{pattern}", index) for path in per_particle(pattern) for index in patterns()]
+    return 500 + (voxels * 16 * 10) // 2**20 + largest_particle_atoms(wildcards) // 500
 
 
 def patch_settings():
@@ -113,14 +161,14 @@ def measured_patch_count():
     """Patches per measured file so that they make up `experimental_fraction` of all patches."""
     if not config["experimental"]:
         return 0
-    simulated = len(per_pattern("{shape}{sample}{pattern}")) * config["patches"]["per_pattern"]
+    particles = sum(spec["count"] for spec in config["shapes"].values())
+    simulated = particles * config["peaks"]["patterns_per_particle"] * config["patches"]["per_pattern"]
     fraction = config["patches"]["experimental_fraction"]
     return int(np.ceil(fraction / (1 - fraction) * simulated / len(config["experimental"])))
 
 
-def patch_shards():
-    measured = [f"results/measured/{entry['name']}/patches.h5" for entry in config["experimental"]]
-    return per_pattern("results/patches/{shape}/{sample}_{pattern}.h5") + measured
+def measured_patches():
+    return [f"results/measured/{entry['name']}/patches.h5" for entry in config["experimental"]]
 
 
 def model_names():
@@ -173,14 +221,19 @@ def held_out_patterns():
     fractions = config["dataset"]["split_fractions"]
     test = [(shape, sample) for shape, sample in particle_samples()
             if split_of(source_id(shape, sample), config["seed"], fractions) == "test"]
-    paths = [f"results/detector/{shape}/{sample}_00.h5" for shape, sample in test]
-    return paths[: config["evaluate"]["held_out_patterns"]]
+    test = test[: config["evaluate"]["held_out_patterns"]]
+    return [f"{shard_folder('detector', shape, sample)}/{sample}_00.h5" for shape, sample in test]
+
+
+def held_out_shards():
+    """The detector shard folders that hold the held-out patterns."""
+    return sorted({str(Path(path).parent) for path in held_out_patterns()})
 
 
 def final_targets():
     return [
         "results/particles/overview.png",
-        *per_particle("results/peaks/{shape}/{sample}.png"),
+        *[f"results/peaks/{shape}.png" for shape in sorted({shape for shape, _ in drawn_particles()})],
         "results/dataset/card.md",
         "results/dataset/montage.png",
         *[f"results/evaluation/{model}/report.md" for model in model_names()],

@@ -1,42 +1,4 @@
-# Training set: detector noise and gaps, patches from simulated and measured peaks, the assembled dataset.
-
-
-rule detector:
-    input:
-        "results/peaks/{shape}/{sample}_{pattern}.h5",
-    output:
-        "results/detector/{shape}/{sample}_{pattern}.h5",
-    params:
-        detector=config["detector"],
-        seed=config["seed"],
-    group:
-        "simulate"
-    log:
-        "logs/detector/{shape}/{sample}_{pattern}.log",
-    conda:
-        "../../envs/dataset.yaml"
-    script:
-        "../scripts/detector.py"
-
-
-rule simulated_patches:
-    input:
-        "results/detector/{shape}/{sample}_{pattern}.h5",
-    output:
-        "results/patches/{shape}/{sample}_{pattern}.h5",
-    params:
-        patches=patch_settings(),
-        patch_count=config["patches"]["per_pattern"],
-        element=lambda wildcards: config["shapes"][wildcards.shape]["element"],
-        seed=config["seed"],
-    group:
-        "simulate"
-    log:
-        "logs/simulated_patches/{shape}/{sample}_{pattern}.log",
-    conda:
-        "../../envs/dataset.yaml"
-    script:
-        "../scripts/simulated_patches.py"
+# Training set: patches of measured files, joined to the simulated ones in the assembled dataset.
 
 
 rule measured_intensity:
@@ -74,7 +36,8 @@ rule measured_patches:
 
 rule dataset:
     input:
-        patch_shards(),
+        simulated=per_shard("results/patches/{shape}/shard{shard}"),
+        measured=measured_patches(),
     output:
         dataset="results/dataset/patches.h5",
         card_json="results/dataset/card.json",

@@ -34,7 +34,7 @@ rule evaluate:
     input:
         model="results/model/{model}/best.keras",
         dataset="results/dataset/patches.h5",
-        patterns=held_out_patterns(),
+        patterns=held_out_shards(),
         measured=measured_intensities(),
         shipped=shipped_model(),
         shipped_wide=shipped_wide_model(),
@@ -58,6 +58,7 @@ rule evaluate:
             labels={"model": "{model}", "file": "slices"},
         ),
     params:
+        patterns=held_out_patterns(),
         settings=without(config["evaluate"], "held_out_patterns", "shipped", "wide_gaps_px"),
         wide_gaps=config["evaluate"]["wide_gaps_px"],
         gap_widths=model_gap_widths,

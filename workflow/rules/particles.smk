@@ -1,49 +1,37 @@
-# Particles: build FCC particles of each configured shape, relax them with LAMMPS, draw them.
+# Particles: build FCC particles of each configured shape and relax them with LAMMPS, a shard at a time.
 
 
-rule build_particle:
+rule particle_shard:
     output:
-        "results/particles/{shape}/{sample}.h5",
+        particles=directory("results/particles/{shape}/shard{shard}"),
+        relaxed=directory("results/relaxed/{shape}/shard{shard}"),
     params:
         spec=shape_spec,
+        samples=samples_of_shard,
+        relax=relax_settings(),
         seed=config["seed"],
     group:
         "simulate"
     log:
-        "logs/build_particle/{shape}/{sample}.log",
-    conda:
-        "../../envs/particles.yaml"
-    script:
-        "../scripts/build_particle.py"
-
-
-rule relax_particle:
-    input:
-        "results/particles/{shape}/{sample}.h5",
-    output:
-        "results/relaxed/{shape}/{sample}.h5",
-    params:
-        relax=relax_settings(),
-    group:
-        "simulate"
-    log:
-        "logs/relax_particle/{shape}/{sample}.log",
+        "logs/particle_shard/{shape}/{shard}.log",
     benchmark:
-        "benchmarks/relax_particle/{shape}/{sample}.tsv"
+        "benchmarks/particle_shard/{shape}/{shard}.tsv"
     threads: config["relax"]["threads"]
     resources:
-        mem_mb=lambda wildcards, input: 500 + 40 * input.size_mb,
+        mem_mb=relax_memory_mb,
     conda:
         "../../envs/particles.yaml"
     script:
-        "../scripts/relax_particle.py"
+        "../scripts/particle_shard.py"
 
 
 rule particle_overview:
     input:
-        per_particle("results/relaxed/{shape}/{sample}.h5"),
+        shard_folders_drawn("relaxed"),
     output:
         report("results/particles/overview.png", caption="../report/particles.rst", category="1 Particles"),
+    params:
+        particles=[f"{shard_folder('relaxed', shape, sample)}/{sample}.h5" for shape, sample in drawn_particles()],
     log:
         "logs/particle_overview.log",
     conda:

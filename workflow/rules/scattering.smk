@@ -1,42 +1,52 @@
-# Bragg peaks: the kinematic sum over the relaxed atoms on a grid around the reflection, by NUFFT.
+# Patterns: the Bragg peak of each relaxed particle by NUFFT, recorded by the detector and cut into patches,
+# a shard at a time.
 
 
-rule bragg_peak:
+rule pattern_shard:
     input:
-        "results/relaxed/{shape}/{sample}.h5",
+        "results/relaxed/{shape}/shard{shard}",
     output:
-        "results/peaks/{shape}/{sample}_{pattern}.h5",
+        peaks=directory("results/peaks/{shape}/shard{shard}"),
+        detector=directory("results/detector/{shape}/shard{shard}"),
+        patches=directory("results/patches/{shape}/shard{shard}"),
     params:
+        samples=samples_of_shard,
+        patterns=patterns(),
         peaks=peak_settings(),
+        detector=config["detector"],
+        patches=patch_settings(),
+        patch_count=config["patches"]["per_pattern"],
+        element=lambda wildcards: config["shapes"][wildcards.shape]["element"],
         seed=config["seed"],
     group:
         "simulate"
     log:
-        "logs/bragg_peak/{shape}/{sample}_{pattern}.log",
+        "logs/pattern_shard/{shape}/{shard}.log",
     benchmark:
-        "benchmarks/bragg_peak/{shape}/{sample}_{pattern}.tsv"
+        "benchmarks/pattern_shard/{shape}/{shard}.tsv"
     threads: config["peaks"]["threads"]
     resources:
         mem_mb=peak_memory_mb,
     conda:
         "../../envs/scattering.yaml"
     script:
-        "../scripts/bragg_peak.py"
+        "../scripts/pattern_shard.py"
 
 
 rule peak_figure:
     input:
-        peaks_of_particle,
+        lambda wildcards: shard_folders_drawn("peaks", wildcards.shape),
     output:
         report(
-            "results/peaks/{shape}/{sample}.png",
+            "results/peaks/{shape}.png",
             caption="../report/peaks.rst",
             category="2 Bragg peaks",
-            subcategory="{shape}",
-            labels={"shape": "{shape}", "particle": "{sample}"},
+            labels={"shape": "{shape}"},
         ),
+    params:
+        peaks=lambda wildcards: drawn_pattern_files(wildcards.shape),
     log:
-        "logs/peak_figure/{shape}/{sample}.log",
+        "logs/peak_figure/{shape}.log",
     conda:
         "../../envs/scattering.yaml"
     script:

@@ -18,13 +18,13 @@ settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
 widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
 
 simulated = []
-for path in snakemake.input.patterns:
+for path in snakemake.params.patterns:
     recording = io.read_detector_pattern(path)
     width = gaps.gap_width_px(recording["mask"])
     if width > widest:
         log.warning("%s: its %d px gap is wider than %d px patches can fill; not evaluated", path, width, widest)
     elif gap_widths is None or width in gap_widths:
-        simulated.append({"scope": "held-out patterns vs counts", "name": f"{Path(path).parent.name}/{Path(path).stem}",
+        simulated.append({"scope": "held-out patterns vs counts", "name": f"{Path(path).parents[1].name}/{Path(path).stem}",
                           "intensity": recording["counts"].astype(np.float32), "expected": recording["expected"],
                           "gap_mask": recording["mask"], "gap_width_px": width})
 measured_files = [(Path(path).parent.name, *io.read_measured(path)) for path in snakemake.input.measured]

@@ -1,4 +1,4 @@
-"""Rule particle_overview: one drawing of every relaxed particle."""
+"""Rule particle_overview: one drawing of the first relaxed particles of each shape."""
 
 from pathlib import Path
 
@@ -6,5 +6,5 @@ from braggsynth import figures, io
 from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
-particles = [(f"{Path(p).parent.name}/{Path(p).stem}", io.read_relaxed(p)) for p in snakemake.input]
+particles = [(f"{Path(p).parents[1].name}/{Path(p).stem}", io.read_relaxed(p)) for p in snakemake.params.particles]
 figures.particle_overview(particles, snakemake.output[0])

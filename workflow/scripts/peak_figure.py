@@ -1,4 +1,4 @@
-"""Rule peak_figure: log-scale central slices of every pattern of one particle."""
+"""Rule peak_figure: log-scale central slices of every pattern of a shape's first particles."""
 
 from pathlib import Path
 
@@ -6,8 +6,7 @@ from braggsynth import figures, io
 from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
-read = [(Path(path).stem, io.read_peak(path)) for path in snakemake.input]
+read = [(Path(path).stem, io.read_peak(path)) for path in snakemake.params.peaks]
 peaks = [(name, peak["intensity"]) for name, peak in read]
 reflection = read[0][1]["reflection"].tolist()
-figures.peak_slices(peaks, snakemake.output[0], title=f"{snakemake.wildcards.shape}/{snakemake.wildcards.sample}, "
-                    f"reflection {reflection}")
+figures.peak_slices(peaks, snakemake.output[0], title=f"{snakemake.wildcards.shape}, reflection {reflection}")

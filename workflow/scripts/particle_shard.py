@@ -1,0 +1,9 @@
+"""Rule particle_shard: build the shard's particles, then relax them with LAMMPS."""
+
+from braggsynth import shards
+from braggsynth.cli import setup_logging
+
+setup_logging(snakemake.log[0])
+shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output
+shards.build(shape, params.spec, params.samples, params.seed, output.particles)
+shards.relax_particles(output.particles, params.samples, params.relax, output.relaxed, threads=snakemake.threads)
