@@ -32,6 +32,7 @@ of ``chunk_patches`` patches (one by default), gzip-compressed.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from collections import Counter
 from pathlib import Path
@@ -55,7 +56,8 @@ _SOURCE_TABLE = np.dtype([
 def _check_fractions(split_fractions) -> dict:
     fractions = {name: float(split_fractions.get(name, 0.0)) for name in SPLITS}
     unknown = set(split_fractions) - set(SPLITS)
-    if unknown or any(f < 0 for f in fractions.values()) or not np.isclose(sum(fractions.values()), 1.0):
+    if unknown or any(f < 0 for f in fractions.values()) or not math.isclose(sum(fractions.values()), 1.0,
+                                                                              rel_tol=1e-9, abs_tol=1e-8):
         raise ValueError(f"split_fractions must give {', '.join(SPLITS)} fractions >= 0 summing to 1, got {dict(split_fractions)}")
     return fractions
 
@@ -72,10 +74,13 @@ def empty_splits(simulated_sources, seed: int, split_fractions=DEFAULT_SPLIT_FRA
     Known from the config alone, before any job runs: :func:`split_of` of each simulated source id.
     """
     fractions = _check_fractions(split_fractions)
-    used = {split_of(source, seed, fractions) for source in simulated_sources}
-    if experimental_sources:
-        used.add("train")
-    return [name for name in SPLITS if fractions[name] > 0 and name not in used]
+    wanted = {name for name in SPLITS if fractions[name] > 0}
+    used = {"train"} if experimental_sources else set()
+    for source in simulated_sources:
+        if used >= wanted:  # every split has a source: the rest cannot change the answer
+            break
+        used.add(split_of(source, seed, fractions))
+    return [name for name in SPLITS if name in wanted and name not in used]
 
 
 def split_of(source_id: str, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS) -> str:

@@ -36,10 +36,11 @@ def _check_splits():
     from braggsynth.dataset import empty_splits, source_id
 
     fractions = config["dataset"]["split_fractions"]
-    particles = [source_id(shape, sample) for shape, sample in particle_samples()]
+    particles = (source_id(shape, sample) for shape, sample in particle_samples())
     empty = empty_splits(particles, config["seed"], fractions, experimental_sources=len(config["experimental"]))
     if empty:
-        fail_config(f"dataset.split_fractions: with seed {config['seed']} no particle of the {len(particles)} falls "
+        count = sum(spec["count"] for spec in config["shapes"].values())
+        fail_config(f"dataset.split_fractions: with seed {config['seed']} no particle of the {count} falls "
                     f"in the {' and '.join(empty)} split; add particles (shapes.*.count), or change "
                     f"dataset.split_fractions or seed")
 
@@ -58,14 +59,9 @@ def without(settings, *keys):
     return {key: value for key, value in settings.items() if key not in keys}
 
 
-def shape_spec(wildcards):
-    """What defines a particle of this shape: its spec without the count (raising it adds particles)."""
-    return without(config["shapes"][wildcards.shape], "count")
-
-
 def particle_samples():
-    """(shape, sample) of every configured particle; samples are zero-padded indices."""
-    return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items() for index in range(spec["count"])]
+    """(shape, sample) of every configured particle, one at a time; samples are zero-padded indices."""
+    return ((shape, f"{index:04d}") for shape, spec in config["shapes"].items() for index in range(spec["count"]))
 
 
 PARTICLES_PER_JOB = config["simulate"]["particles_per_job"]
@@ -84,11 +80,28 @@ def per_shard(pattern):
     return [pattern.format(shape=shape, shard=shard) for shape, shard in shards()]
 
 
-def samples_of_shard(wildcards):
-    """The samples a shard job simulates."""
+def shard_job(wildcards):
+    """What a shard job simulates: its shape's spec (without the count: raising it adds particles) and
+    the shard's samples (one parameter: Snakemake evaluates each parameter function of each job)."""
     from braggsynth.shards import shard_samples
 
-    return shard_samples(int(wildcards.shard), config["shapes"][wildcards.shape]["count"], PARTICLES_PER_JOB)
+    spec = config["shapes"][wildcards.shape]
+    return {"spec": without(spec, "count"),
+            "samples": shard_samples(int(wildcards.shard), spec["count"], PARTICLES_PER_JOB)}
+
+
+def _shard_memory_mb():
+    """MB per shape for the largest particle: LAMMPS with its neighbour lists; the NUFFT's grid arrays
+    (amplitude, fine grid of twice the size per axis) plus the atoms."""
+    from braggsynth.shapes import max_atoms
+
+    voxels = int(np.prod(config["peaks"]["grid"]))
+    atoms = {shape: max_atoms(spec) for shape, spec in config["shapes"].items()}
+    return ({shape: 500 + n // 25 for shape, n in atoms.items()},
+            {shape: 500 + (voxels * 16 * 10) // 2**20 + n // 500 for shape, n in atoms.items()})
+
+
+RELAX_MEMORY_MB, PEAK_MEMORY_MB = _shard_memory_mb()
 
 
 def shard_folder(stage, shape, sample):
@@ -129,23 +142,6 @@ def drawn_pattern_files(shape):
     """Every pattern of the shape's drawn particles, in their peaks shard folders."""
     return [f"{shard_folder('peaks', shape, sample)}/{sample}_{pattern}.h5"
             for drawn_shape, sample in drawn_particles() if drawn_shape == shape for pattern in patterns()]
-
-
-def largest_particle_atoms(wildcards):
-    from braggsynth.shapes import max_atoms
-
-    return max_atoms(config["shapes"][wildcards.shape])
-
-
-def relax_memory_mb(wildcards):
-    """LAMMPS with its neighbour lists, for the shape's largest particle."""
-    return 500 + largest_particle_atoms(wildcards) // 25
-
-
-def peak_memory_mb(wildcards):
-    """Grid arrays (amplitude, NUFFT fine grid of twice the size per axis) plus the atoms."""
-    voxels = int(np.prod(config["peaks"]["grid"]))
-    return 500 + (voxels * 16 * 10) // 2**20 + largest_particle_atoms(wildcards) // 500
 
 
 def patch_settings():
@@ -215,14 +211,20 @@ def shipped_wide_model():
 
 
 def held_out_patterns():
-    """Detector recordings of test-split particles, inpainted whole by the evaluation."""
+    """Detector recordings of test-split particles, inpainted whole by the evaluation: the first
+    ``evaluate.held_out_patterns`` of them, in config order."""
     from braggsynth.dataset import source_id, split_of
 
-    fractions = config["dataset"]["split_fractions"]
-    test = [(shape, sample) for shape, sample in particle_samples()
-            if split_of(source_id(shape, sample), config["seed"], fractions) == "test"]
-    test = test[: config["evaluate"]["held_out_patterns"]]
-    return [f"{shard_folder('detector', shape, sample)}/{sample}_00.h5" for shape, sample in test]
+    fractions, wanted = config["dataset"]["split_fractions"], config["evaluate"]["held_out_patterns"]
+    paths = []
+    for shape, spec in config["shapes"].items():
+        for index in range(spec["count"]):
+            if len(paths) == wanted:
+                return paths
+            sample = f"{index:04d}"
+            if split_of(source_id(shape, sample), config["seed"], fractions) == "test":
+                paths.append(f"{shard_folder('detector', shape, sample)}/{sample}_00.h5")
+    return paths
 
 
 def held_out_shards():

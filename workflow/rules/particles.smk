@@ -6,19 +6,16 @@ rule particle_shard:
         particles=directory("results/particles/{shape}/shard{shard}"),
         relaxed=directory("results/relaxed/{shape}/shard{shard}"),
     params:
-        spec=shape_spec,
-        samples=samples_of_shard,
+        job=shard_job,
         relax=relax_settings(),
         seed=config["seed"],
-    group:
-        "simulate"
     log:
         "logs/particle_shard/{shape}/{shard}.log",
     benchmark:
         "benchmarks/particle_shard/{shape}/{shard}.tsv"
     threads: config["relax"]["threads"]
     resources:
-        mem_mb=relax_memory_mb,
+        mem_mb=lambda wildcards: RELAX_MEMORY_MB[wildcards.shape],
     conda:
         "../../envs/particles.yaml"
     script:

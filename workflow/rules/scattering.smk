@@ -10,23 +10,20 @@ rule pattern_shard:
         detector=directory("results/detector/{shape}/shard{shard}"),
         patches=directory("results/patches/{shape}/shard{shard}"),
     params:
-        samples=samples_of_shard,
+        job=shard_job,
         patterns=patterns(),
         peaks=peak_settings(),
         detector=config["detector"],
         patches=patch_settings(),
         patch_count=config["patches"]["per_pattern"],
-        element=lambda wildcards: config["shapes"][wildcards.shape]["element"],
         seed=config["seed"],
-    group:
-        "simulate"
     log:
         "logs/pattern_shard/{shape}/{shard}.log",
     benchmark:
         "benchmarks/pattern_shard/{shape}/{shard}.tsv"
     threads: config["peaks"]["threads"]
     resources:
-        mem_mb=peak_memory_mb,
+        mem_mb=lambda wildcards: PEAK_MEMORY_MB[wildcards.shape],
     conda:
         "../../envs/scattering.yaml"
     script:

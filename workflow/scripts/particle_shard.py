@@ -5,5 +5,6 @@ from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
 shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output
-shards.build(shape, params.spec, params.samples, params.seed, output.particles)
-shards.relax_particles(output.particles, params.samples, params.relax, output.relaxed, threads=snakemake.threads)
+spec, samples = params.job["spec"], params.job["samples"]
+shards.build(shape, spec, samples, params.seed, output.particles)
+shards.relax_particles(output.particles, samples, params.relax, output.relaxed, threads=snakemake.threads)
