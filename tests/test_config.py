@@ -8,6 +8,7 @@ from conftest import REPO, copy_workflow, snakemake
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 CUBE = {"kind": "cube", "size_nm": [3, 4]}
+SMALL_GRID = {"grid": [64, 64, 64]}  # a 128^3 grid around 111 reaches the forward beam for 3 nm cubes
 
 
 def with_defaults(shapes):
@@ -91,7 +92,8 @@ def test_facets_that_do_not_close_fail_before_any_job(tmp_path):
 
 def peaks_config(**peaks):
     config = with_defaults({"c": dict(CUBE)})
-    config["peaks"] = {"reflection": [1, 1, 1], "oversampling": [2.0, 5.0], "backend": "auto", **peaks}
+    config["peaks"] = {"reflection": [1, 1, 1], "oversampling": [2.0, 5.0], "backend": "auto", "max_rotation_deg": 180,
+                       **peaks}
     return config
 
 
@@ -123,14 +125,14 @@ def test_split_fractions_must_sum_to_one():
                             "orientation_probabilities": {"vertical": 1.0}},
                   patches={"size": 32, "gap_widths_px": [6]}, experimental=[],
                   dataset={"split_fractions": {"train": 8, "validation": 1, "test": 1}})
-    config["peaks"]["grid"] = [128, 128, 128]
+    config["peaks"]["grid"] = [64, 64, 64]  # 128^3 reaches the forward beam for 3 nm cubes
     with pytest.raises(ConfigError, match=r"^dataset.split_fractions: they sum to 10, not 1$"):
         check_config(config)
 
 
 @pytest.mark.workflow
 def test_a_split_left_empty_fails_before_any_job(tmp_path):
-    workdir = copy_workflow(tmp_path, {"seed": 1, "shapes": {"cube": {**CUBE, "count": 2}}})
+    workdir = copy_workflow(tmp_path, {"seed": 1, "shapes": {"cube": {**CUBE, "count": 2}}, "peaks": SMALL_GRID})
     result = snakemake(workdir, "--dry-run", check=False)
     assert result.returncode != 0
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Config error")]
@@ -143,13 +145,14 @@ def test_a_split_left_empty_fails_before_any_job(tmp_path):
 def test_a_users_configfile_stands_on_its_own(tmp_path):
     """``--configfile mine.yaml`` with one shape simulates that shape only, not config.yaml's shapes too."""
     workdir = copy_workflow(tmp_path, {"seed": 9, "shapes": {"cube": {**CUBE, "count": 6},
-                                                             "octahedron": {"kind": "octahedron", "size_nm": [3, 4]}}})
+                                                             "octahedron": {"kind": "octahedron", "size_nm": [3, 4]}},
+                                       "peaks": SMALL_GRID})
     (workdir / "mine.yaml").write_text(yaml.safe_dump({
-        "seed": 9, "shapes": {"mine": {**CUBE, "count": 6}}, "experimental": [],
+        "seed": 9, "shapes": {"mine": {**CUBE, "count": 6}}, "experimental": [], "peaks": SMALL_GRID,
         "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}}}))
     result = snakemake(workdir, "--dry-run", "--configfile", "mine.yaml")
     text = result.stdout + result.stderr
-    assert "results/particles/mine/0005.h5" in text
+    assert "results/particles/mine/shard0000" in text
     assert "results/particles/cube/" not in text and "results/particles/octahedron/" not in text
 
 
@@ -159,7 +162,7 @@ def test_patch_size_must_suit_the_model_depth():
                             "orientation_probabilities": {"vertical": 1.0}},
                   patches={"size": 24, "gap_widths_px": [6]}, experimental=[], model={"depth": 4},
                   dataset={"split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}})
-    config["peaks"]["grid"] = [128, 128, 128]
+    config["peaks"]["grid"] = [64, 64, 64]  # 128^3 reaches the forward beam for 3 nm cubes
     with pytest.raises(ConfigError, match=r"^patches.size: 24 px is not divisible by 2\*\*model.depth = 16, "):
         check_config(config)
     config["model"]["depth"] = 3

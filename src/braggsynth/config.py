@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import detector, scattering, shapes
+from . import detector, reflections, scattering, shapes
 from .inpaint import MIN_CONTEXT_PX
 
 KIND_KEYS = {
@@ -76,6 +76,7 @@ def check_config(config: dict) -> None:
     """Raise ConfigError for problems a schema cannot express (after defaults are set)."""
     check_shapes(config)
     check_peaks(config)
+    check_one_reflection(config)
     check_training_set(config)
 
 
@@ -132,6 +133,24 @@ def check_peaks(config: dict) -> None:
     problem = scattering.backend_problem(peaks["backend"])
     if problem:
         raise ConfigError(f"peaks.backend: {problem}")
+
+
+def check_one_reflection(config: dict) -> None:
+    """Every shape's smallest particle has grids that reach no other reciprocal-lattice point."""
+    peaks = config["peaks"]
+    for name, spec in config["shapes"].items():
+        size = float(spec["size_nm"][0])
+        outline = shapes.particle_polyhedron(spec, size).vertices
+        found = reflections.unavoidable(outline, peaks["reflection"], shapes.lattice_constant(spec["element"]),
+                                        peaks["grid"], peaks["oversampling"],
+                                        max_rotation_deg=peaks["max_rotation_deg"])
+        if found is not None:
+            scale, largest = found
+            raise ConfigError(
+                f"shapes.{name}.size_nm: every {peaks['grid']} grid around reflection {peaks['reflection']} reaches "
+                f"another reciprocal-lattice point for a {size:g} nm particle, even at peaks.oversampling "
+                f"{peaks['oversampling'][1]:g}; use particles of at least {np.ceil(10 * size * scale) / 10:g} nm, "
+                f"a peaks.grid of at most {largest} voxels per axis, or a larger peaks.oversampling maximum")
 
 
 def check_shapes(config: dict) -> None:

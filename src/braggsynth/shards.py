@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth import dataset, detector, io, patches, relax, scattering, seeds, shapes
+from braggsynth import dataset, detector, io, patches, reflections, relax, scattering, seeds, shapes
 
 log = logging.getLogger("braggsynth")
 
@@ -100,16 +100,17 @@ def compute_peaks(relaxed, shape: str, samples, patterns, settings: dict, seed: 
         reflection_vector = scattering.reciprocal_vector(settings["reflection"], float(particle["lattice_constant"]))
         for pattern in patterns:
             rng = seeds.rng(seed, "bragg_peak", shape, int(sample), int(pattern))
-            oversampling, rotation = scattering.draw_pattern_geometry(
-                rng, settings["oversampling"], per_axis=settings["oversampling_per_axis"],
+            oversampling, rotation, draws = reflections.draw_clear_geometry(
+                rng, positions, settings["reflection"], float(particle["lattice_constant"]), settings["grid"],
+                settings["oversampling"], per_axis=settings["oversampling_per_axis"],
                 max_rotation_deg=settings["max_rotation_deg"])
             basis = scattering.grid_basis(positions, oversampling, rotation)
             t0 = time.perf_counter()
             amplitude = scattering.bragg_peak(positions, reflection_vector, basis, settings["grid"], backend=backend,
                                               tolerance=settings["tolerance"], threads=threads)
-            log.info("%s: %d atoms, grid %s, oversampling %s, backend %s: %.3f s",
+            log.info("%s: %d atoms, grid %s, oversampling %s (draw %d), backend %s: %.3f s",
                      pattern_name(sample, pattern), len(positions), settings["grid"],
-                     np.round(oversampling, 3).tolist(), backend, time.perf_counter() - t0)
+                     np.round(oversampling, 3).tolist(), draws, backend, time.perf_counter() - t0)
             io.write_peak(
                 folder / f"{pattern_name(sample, pattern)}.h5", amplitude=amplitude,
                 reflection=settings["reflection"], reflection_vector=reflection_vector, basis=basis,
