@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from braggsynth.config import ConfigError, check_config, load_schema, schema_error
+from braggsynth.config import ConfigError, check_config, check_detector_frame, load_schema, schema_error
 from conftest import REPO, copy_workflow, snakemake
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -93,6 +93,7 @@ def test_facets_that_do_not_close_fail_before_any_job(tmp_path):
 def peaks_config(**peaks):
     config = with_defaults({"c": dict(CUBE)})
     config["peaks"] = {"reflection": [1, 1, 1], "oversampling": [2.0, 5.0], "backend": "auto", "max_rotation_deg": 180,
+                       "frame": "orthogonal", "oversampling_per_axis": False,
                        **peaks}
     return config
 
@@ -177,3 +178,14 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     assert result.returncode != 0
     assert ("Config error in config.yaml, line 4, column 3: not valid YAML (expected ',' or '}', but got "
             "'<scalar>')") in result.stderr
+
+
+def test_a_detector_in_plane_angle_beyond_the_scattering_angle_fails_naming_the_key():
+    config = peaks_config(frame="mixed", detector_frame={"energy_kev": [8.0, 12.0], "pixel_size_um": [55.0, 55.0],
+                                                         "in_plane_angle_deg": [-40.0, 10.0]})
+    config["peaks"]["grid"] = [64, 64, 64]
+    with pytest.raises(ConfigError, match=r"^peaks.detector_frame: an in-plane angle of -40.0 degrees is beyond the "
+                                          r"scattering angle .* of this reflection at 8.0 keV \(shape c, Au\)$"):
+        check_detector_frame(config)
+    config["peaks"]["detector_frame"]["in_plane_angle_deg"] = [-10.0, 10.0]
+    check_detector_frame(config)

@@ -6,16 +6,23 @@ import numpy as np
 import pytest
 import yaml
 
-from braggsynth import config, reflections, relax, scattering, seeds, shapes
+import functools
+
+from braggsynth import config, frames, reflections, relax, scattering, seeds, shapes
 from conftest import REPO
 
 GRID = (128, 128, 128)
+ORTHOGONAL = {"oversampling": [2.5, 4.5], "oversampling_per_axis": False, "max_rotation_deg": 180.0}
 
 
-def intensity(positions, lattice_constant, oversampling, rotation):
-    basis = scattering.grid_basis(positions, oversampling, rotation)
+def intensity(positions, lattice_constant, geometry):
     reflection = scattering.reciprocal_vector((1, 1, 1), lattice_constant)
-    return np.abs(scattering.bragg_peak(positions, reflection, basis, GRID)) ** 2
+    return np.abs(scattering.bragg_peak(positions, reflection, geometry.basis, GRID)) ** 2
+
+
+def draw_clear(rng, positions, lattice_constant, settings=ORTHOGONAL):
+    draw = functools.partial(frames.draw_orthogonal, positions=positions, settings=settings)
+    return reflections.draw_clear(rng, draw, (1, 1, 1), lattice_constant, GRID)
 
 
 def test_the_neighbours_of_111_are_the_corners_of_a_cube():
@@ -32,7 +39,8 @@ def test_a_grid_on_the_cubic_axes_reaches_the_forward_beam_when_its_corner_passe
     corners = np.array([[x, y, z] for x in (0, side) for y in (0, side) for z in (0, side)])
     half_width = GRID[0] / (2 * oversampling * side) + reflections.CLEARANCE_FRINGES / side
     assert (half_width > 1 / a) == reached
-    found = reflections.reached_reflections(corners, (1, 1, 1), a, oversampling, np.eye(3), GRID)
+    basis = scattering.grid_basis(corners, oversampling, np.eye(3))
+    found = reflections.reached_reflections(basis, oversampling, (1, 1, 1), a, GRID)
     assert ((0, 0, 0) in found) == reached
 
 
@@ -47,17 +55,17 @@ def the_issues_particle():
 
 def test_the_issues_pattern_held_the_forward_beam_and_its_redraw_peaks_at_the_centre(the_issues_particle):
     positions, a = the_issues_particle
-    first = scattering.draw_pattern_geometry(seeds.rng(2024, "bragg_peak", "truncated_octahedron", 2, 0), (2.5, 4.5))
-    assert np.isclose(first[0][0], 2.52, atol=0.005)
-    assert (0, 0, 0) in reflections.reached_reflections(positions, (1, 1, 1), a, *first, GRID)
-    before = intensity(positions, a, *first)
+    first = frames.draw_orthogonal(seeds.rng(2024, "bragg_peak", "truncated_octahedron", 2, 0), positions, ORTHOGONAL)
+    assert np.isclose(first.oversampling[0], 2.52, atol=0.005)
+    assert (0, 0, 0) in reflections.reached_reflections(first.basis, first.oversampling, (1, 1, 1), a, GRID)
+    before = intensity(positions, a, first)
     peak = np.unravel_index(np.argmax(before), GRID)
     assert np.max(np.abs(np.array(peak) - 64)) > 40  # F = N at q = 0 outshines the strained 111 peak
 
-    oversampling, rotation, draws = reflections.draw_clear_geometry(
-        seeds.rng(2024, "bragg_peak", "truncated_octahedron", 2, 0), positions, (1, 1, 1), a, GRID, (2.5, 4.5))
-    assert draws > 1 and reflections.reached_reflections(positions, (1, 1, 1), a, oversampling, rotation, GRID) == []
-    after = intensity(positions, a, oversampling, rotation)
+    geometry, draws = draw_clear(seeds.rng(2024, "bragg_peak", "truncated_octahedron", 2, 0), positions, a)
+    assert draws > 1
+    assert reflections.reached_reflections(geometry.basis, geometry.oversampling, (1, 1, 1), a, GRID) == []
+    after = intensity(positions, a, geometry)
     peak = np.unravel_index(np.argmax(after), GRID)
     assert np.max(np.abs(np.array(peak) - 64)) <= 2
 
@@ -65,13 +73,13 @@ def test_the_issues_pattern_held_the_forward_beam_and_its_redraw_peaks_at_the_ce
 def test_a_clear_pattern_keeps_its_first_draw(the_issues_particle):
     positions, a = the_issues_particle
     kept = 0
+    settings = {**ORTHOGONAL, "oversampling": [4.0, 4.5]}
     for pattern in range(10):
         first = scattering.draw_pattern_geometry(seeds.rng(5, "bragg_peak", "x", 0, pattern), (4.0, 4.5))
-        oversampling, rotation, draws = reflections.draw_clear_geometry(
-            seeds.rng(5, "bragg_peak", "x", 0, pattern), positions, (1, 1, 1), a, GRID, (4.0, 4.5))
+        geometry, draws = draw_clear(seeds.rng(5, "bragg_peak", "x", 0, pattern), positions, a, settings)
         if draws == 1:
             kept += 1
-            assert np.array_equal(oversampling, first[0]) and np.array_equal(rotation, first[1])
+            assert np.array_equal(geometry.oversampling[:1], first[0]) and np.array_equal(geometry.rotation, first[1])
     assert kept >= 5
 
 
@@ -79,7 +87,7 @@ def test_a_config_whose_particles_are_too_small_for_any_grid_fails_naming_the_si
     settings = yaml.safe_load((REPO / "config.yaml").read_text())
     settings = {"shapes": {"cube": {**settings["shapes"]["cube"], "element": "Au", "size_nm": [3, 8]}},
                 "peaks": {"reflection": [1, 1, 1], "grid": list(GRID), "oversampling": [2.5, 4.5],
-                          "max_rotation_deg": 180}}
+                          "max_rotation_deg": 180, "oversampling_per_axis": False, "frame": "orthogonal"}}
     with pytest.raises(config.ConfigError) as error:
         config.check_one_reflection(settings)
     message = str(error.value)
@@ -94,3 +102,18 @@ def test_a_config_whose_particles_are_too_small_for_any_grid_fails_naming_the_si
     works = copy.deepcopy(settings)
     works["peaks"]["grid"] = [largest_grid] * 3
     config.check_one_reflection(works)
+
+
+def test_detector_frame_patterns_are_redrawn_clear_of_other_reflections_too(the_issues_particle):
+    positions, a = the_issues_particle
+    settings = {**ORTHOGONAL, "frame": "detector", "oversampling_per_axis": True,
+                "detector_frame": {"energy_kev": [8.0, 10.0], "pixel_size_um": [55.0, 75.0],
+                                   "in_plane_angle_deg": [-15.0, 15.0]}}
+    g = scattering.reciprocal_vector((1, 1, 1), a)
+    draw = functools.partial(frames.draw_detector, positions=positions, reflection_vector=g, settings=settings)
+    redrawn = 0
+    for pattern in range(20):
+        geometry, draws = reflections.draw_clear(np.random.default_rng(pattern), draw, (1, 1, 1), a, GRID)
+        redrawn += draws > 1
+        assert reflections.reached_reflections(geometry.basis, geometry.oversampling, (1, 1, 1), a, GRID) == []
+    assert redrawn > 0  # 2.5-4.5 on a 7.9 nm particle: some first draws reach another point

@@ -27,7 +27,8 @@ TINY = {
     },
     "simulate": {"particles_per_job": 2},  # cube: shards 0000 (particles 0, 1) and 0001 (2); island: 0000
     "relax": {"threads": 1},
-    "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1},
+    # half the patterns in the sheared detector frame of a rocking scan, half in a rotated orthogonal one
+    "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1, "frame": "mixed"},
     "patches": {"size": 16, "per_pattern": 6, "gap_widths_px": [3, 5]},
     # with seed 9 these five particles fall in every split
     "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}},
@@ -80,6 +81,7 @@ def test_end_to_end_writes_particles_and_overview(finished_run):
 
 
 def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
+    frames_seen = {}
     for shape, sample in PARTICLES:
         for pattern in ("00", "01"):
             path = result(finished_run, "peaks", shape, f"{sample}_{pattern}")
@@ -92,11 +94,15 @@ def test_bragg_peaks_are_written_for_every_particle_in_cxi_layout(finished_run):
             centre = np.unravel_index(np.argmax(intensity), intensity.shape)
             assert np.max(np.abs(np.array(centre) - 16)) <= 4
             assert intensity.max() <= peak["natoms"] ** 2 * (1 + 1e-6)
-            assert 2.0 <= peak["oversampling"][0] <= 5.0 and peak["backend"] == "finufft"
+            assert 2.0 <= peak["oversampling"].min() and peak["backend"] == "finufft"
+            frames_seen[peak["frame"]] = peak
         assert (finished_run / "results" / "peaks" / f"{shape}.png").stat().st_size > 10_000
+    # both frames flow through the pipeline; a detector-frame pattern records its instrument as CXI does
+    assert set(frames_seen) == {"orthogonal", "detector"}
+    assert frames_seen["detector"]["detector_frame"]["detector_distance_m"] > 0
     first = io.read_peak(result(finished_run, "peaks", "cube", "0000_00"))
     second = io.read_peak(result(finished_run, "peaks", "cube", "0000_01"))
-    assert not np.allclose(first["rotation"], second["rotation"])  # each pattern draws its own q-frame
+    assert not np.allclose(first["q_basis"], second["q_basis"])  # each pattern draws its own grid
 
 
 SHARDS = {("cube", "0000"), ("cube", "0001"), ("island", "0000")}

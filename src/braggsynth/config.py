@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import detector, reflections, scattering, shapes
+from . import detector, frames, reflections, scattering, shapes
 from .inpaint import MIN_CONTEXT_PX
 
 KIND_KEYS = {
@@ -76,6 +76,7 @@ def check_config(config: dict) -> None:
     """Raise ConfigError for problems a schema cannot express (after defaults are set)."""
     check_shapes(config)
     check_peaks(config)
+    check_detector_frame(config)
     check_one_reflection(config)
     check_training_set(config)
 
@@ -138,19 +139,44 @@ def check_peaks(config: dict) -> None:
 def check_one_reflection(config: dict) -> None:
     """Every shape's smallest particle has grids that reach no other reciprocal-lattice point."""
     peaks = config["peaks"]
+    largest = float(peaks["oversampling"][1])
+    at_largest = {**peaks, "oversampling": [largest, largest]}
     for name, spec in config["shapes"].items():
-        size = float(spec["size_nm"][0])
+        size, a = float(spec["size_nm"][0]), shapes.lattice_constant(spec["element"])
         outline = shapes.particle_polyhedron(spec, size).vertices
-        found = reflections.unavoidable(outline, peaks["reflection"], shapes.lattice_constant(spec["element"]),
-                                        peaks["grid"], peaks["oversampling"],
-                                        max_rotation_deg=peaks["max_rotation_deg"])
+        reflection_vector = scattering.reciprocal_vector(peaks["reflection"], a)
+
+        def draw(rng):
+            return frames.draw_pattern(rng, outline, reflection_vector, at_largest)
+
+        found = reflections.unavoidable(draw, peaks["reflection"], a, peaks["grid"])
         if found is not None:
-            scale, largest = found
+            scale, grid = found
             raise ConfigError(
                 f"shapes.{name}.size_nm: every {peaks['grid']} grid around reflection {peaks['reflection']} reaches "
                 f"another reciprocal-lattice point for a {size:g} nm particle, even at peaks.oversampling "
-                f"{peaks['oversampling'][1]:g}; use particles of at least {np.ceil(10 * size * scale) / 10:g} nm, "
-                f"a peaks.grid of at most {largest} voxels per axis, or a larger peaks.oversampling maximum")
+                f"{largest:g}; use particles of at least {np.ceil(10 * size * scale) / 10:g} nm, "
+                f"a peaks.grid of at most {grid} voxels per axis, or a larger peaks.oversampling maximum")
+
+
+def check_detector_frame(config: dict) -> None:
+    """The detector's in-plane angles stay within the scattering angle of the reflection at every energy."""
+    peaks = config["peaks"]
+    if peaks["frame"] == "orthogonal":
+        return
+    ranges = peaks["detector_frame"]
+    for key in ("energy_kev", "pixel_size_um", "in_plane_angle_deg"):
+        low, high = ranges[key]
+        if low > high:
+            raise ConfigError(f"peaks.detector_frame.{key}: minimum {low} is larger than maximum {high}")
+    for name, spec in config["shapes"].items():
+        g = scattering.reciprocal_vector(peaks["reflection"], shapes.lattice_constant(spec["element"]))
+        for energy in ranges["energy_kev"]:
+            for nu in ranges["in_plane_angle_deg"]:
+                try:
+                    frames.bragg_angles_deg(g, energy, nu)
+                except ValueError as error:
+                    raise ConfigError(f"peaks.detector_frame: {error} (shape {name}, {spec['element']})") from None
 
 
 def check_shapes(config: dict) -> None:

@@ -212,8 +212,12 @@ def read_relaxed(path) -> dict:
     return data
 
 
-def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversampling, rotation, backend, tolerance,
-               amplitude_dtype, natoms, record) -> None:
+#: Joules per keV, for CXI's source energy.
+JOULE_PER_KEV = 1.602176634e-16
+
+
+def write_peak(path, *, amplitude, reflection, reflection_vector, geometry, backend, tolerance, amplitude_dtype,
+               natoms, record) -> None:
     """Write a Bragg peak the way CXI files are laid out, so PyNX and cdiutils open it as is.
 
     Layout (arrays are (z, y, x) = (rocking, detector rows, detector columns)):
@@ -224,9 +228,16 @@ def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversam
       absent when ``amplitude_dtype`` is "none").
     - ``entry_1/result_1``: ``reflection`` (h, k, l), ``reflection_vector`` G
       (1/Angstrom), ``q_basis`` B (3, 3; column i is the q step of axis i,
-      1/Angstrom, crystal frame), ``oversampling`` (3,), ``rotation`` (3, 3),
-      attributes ``backend``, ``tolerance``, ``natoms``, ``provenance`` (JSON).
-      The q of voxel (i0, i1, i2) is G + B @ (i - n // 2).
+      1/Angstrom, crystal frame), ``oversampling`` (3,), ``rotation`` (3, 3; an
+      orthogonal frame's), attributes ``frame``, ``backend``, ``tolerance``,
+      ``natoms``, ``provenance`` (JSON). The q of voxel (i0, i1, i2) is G + B @ (i - n // 2).
+    - A detector-frame pattern (``geometry.instrument``) also has, as CXI puts them,
+      ``entry_1/instrument_1/source_1/energy`` (J) and ``entry_1/instrument_1/detector_1/``
+      ``distance``, ``x_pixel_size``, ``y_pixel_size`` (m); and every drawn value in
+      ``entry_1/result_1/detector_frame/`` (energy_kev, pixel_size_m, detector_distance_m,
+      rocking_step_deg, delta_deg, nu_deg, azimuth_deg).
+
+    ``geometry`` is a :class:`braggsynth.frames.PatternGeometry`.
     """
     amplitude = np.asarray(amplitude)
     with atomic_h5(path) as h5:
@@ -237,9 +248,22 @@ def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversam
         result = entry.create_group("result_1")
         result.create_dataset("reflection", data=np.asarray(reflection, dtype=int))
         result.create_dataset("reflection_vector", data=np.asarray(reflection_vector, dtype=np.float64))
-        result.create_dataset("q_basis", data=np.asarray(basis, dtype=np.float64))
-        result.create_dataset("oversampling", data=np.broadcast_to(np.asarray(oversampling, dtype=float), (3,)))
-        result.create_dataset("rotation", data=np.asarray(rotation, dtype=np.float64))
+        result.create_dataset("q_basis", data=np.asarray(geometry.basis, dtype=np.float64))
+        result.create_dataset("oversampling", data=np.broadcast_to(np.asarray(geometry.oversampling, float), (3,)))
+        if geometry.rotation is not None:
+            result.create_dataset("rotation", data=np.asarray(geometry.rotation, dtype=np.float64))
+        if geometry.instrument:
+            drawn = result.create_group("detector_frame")
+            for key, value in geometry.instrument.items():
+                drawn.create_dataset(key, data=float(value))
+            instrument = entry.create_group("instrument_1")
+            instrument.create_group("source_1").create_dataset(
+                "energy", data=geometry.instrument["energy_kev"] * JOULE_PER_KEV)
+            detector = instrument.create_group("detector_1")
+            detector.create_dataset("distance", data=geometry.instrument["detector_distance_m"])
+            for key in ("x_pixel_size", "y_pixel_size"):
+                detector.create_dataset(key, data=geometry.instrument["pixel_size_m"])
+        result.attrs["frame"] = geometry.frame
         result.attrs["backend"] = backend
         result.attrs["tolerance"] = tolerance
         result.attrs["natoms"] = natoms
@@ -247,17 +271,24 @@ def write_peak(path, *, amplitude, reflection, reflection_vector, basis, oversam
 
 
 def read_peak(path) -> dict:
-    """Read a Bragg-peak file: ``intensity`` (float32, z y x), ``amplitude`` (if stored) and the q geometry."""
+    """Read a Bragg-peak file: ``intensity`` (float32, z y x), ``amplitude`` (if stored), the q geometry
+    (``q_basis``, ``oversampling``, ``frame``, ``rotation`` of an orthogonal frame, ``detector_frame``
+    dict of a detector-frame one)."""
     with open_h5(path) as h5:
         data, result = h5["entry_1/data_1"], h5["entry_1/result_1"]
         peak = {"intensity": data["data"][()]}
         if "amplitude" in data:
             peak["amplitude"] = data["amplitude"][()]
         for key in ("reflection", "reflection_vector", "q_basis", "oversampling", "rotation"):
-            peak[key] = result[key][()]
-        for key in ("backend", "tolerance", "natoms"):
-            value = result.attrs[key]
-            peak[key] = value.decode() if isinstance(value, bytes) else value
+            if key in result:
+                peak[key] = result[key][()]
+        if "detector_frame" in result:
+            peak["detector_frame"] = {key: float(value[()]) for key, value in result["detector_frame"].items()}
+        peak["frame"] = "orthogonal"
+        for key in ("frame", "backend", "tolerance", "natoms"):
+            if key in result.attrs:
+                value = result.attrs[key]
+                peak[key] = value.decode() if isinstance(value, bytes) else value
     return peak
 
 

@@ -193,6 +193,14 @@ def grid_basis(positions: np.ndarray, oversampling, rotation: np.ndarray | None 
     return rotation @ np.diag(1.0 / (ratio * extent))
 
 
+def lab_scattering_vector(energy_kev: float, delta_deg: float, nu_deg: float) -> np.ndarray:
+    """q = k_f - k_i (1/Angstrom, lab frame: z along the beam, y up) seen by a detector at elevation delta
+    and in-plane angle nu: k_f = u / lambda, u = (sin nu cos delta, sin delta, cos nu cos delta)."""
+    delta, nu = math.radians(delta_deg), math.radians(nu_deg)
+    u = np.array([math.sin(nu) * math.cos(delta), math.sin(delta), math.cos(nu) * math.cos(delta)])
+    return (u - np.array([0.0, 0.0, 1.0])) * float(energy_kev) / HC_KEV_ANGSTROM
+
+
 def detector_frame_basis(
     reflection_vector,
     energy_kev: float,
@@ -255,8 +263,7 @@ def detector_frame_basis(
         delta, nu = 2.0 * math.asin(sin_theta), 0.0
     else:
         delta, nu = (math.radians(float(a)) for a in detector_angles_deg)
-    u = np.array([math.sin(nu) * math.cos(delta), math.sin(delta), math.cos(nu) * math.cos(delta)])
-    q_lab = (u - np.array([0.0, 0.0, 1.0])) / wavelength
+    q_lab = lab_scattering_vector(energy_kev, math.degrees(delta), math.degrees(nu))
     if abs(np.linalg.norm(q_lab) / np.linalg.norm(g) - 1.0) > 1e-3:
         raise ValueError(
             f"detector angles {detector_angles_deg} give |q| = {np.linalg.norm(q_lab):.5f} 1/A, "

@@ -16,6 +16,7 @@ folder; the science is in :mod:`shapes`, :mod:`relax`, :mod:`scattering`,
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth import dataset, detector, io, patches, reflections, relax, scattering, seeds, shapes
+from braggsynth import dataset, detector, frames, io, patches, reflections, relax, scattering, seeds, shapes
 
 log = logging.getLogger("braggsynth")
 
@@ -90,8 +91,9 @@ def relax_particles(particles, samples, settings: dict, folder, *, threads: int 
 
 def compute_peaks(relaxed, shape: str, samples, patterns, settings: dict, seed: int, folder, *,
                   threads: int = 1) -> None:
-    """Each pattern's oversampling and q-frame rotation drawn, F(q) computed by NUFFT around the
-    reflection: ``relaxed/<sample>.h5`` to ``folder/<sample>_<pattern>.h5``."""
+    """Each pattern's grid drawn (:mod:`braggsynth.frames`; again while it reaches another reflection,
+    :mod:`braggsynth.reflections`), F(q) computed by NUFFT around the reflection:
+    ``relaxed/<sample>.h5`` to ``folder/<sample>_<pattern>.h5``."""
     folder = Path(folder)
     backend = scattering.resolve_backend(settings["backend"])
     for sample in _bar(samples, "peaks", shape):
@@ -99,23 +101,22 @@ def compute_peaks(relaxed, shape: str, samples, patterns, settings: dict, seed: 
         positions = particle["relaxed_positions"]
         reflection_vector = scattering.reciprocal_vector(settings["reflection"], float(particle["lattice_constant"]))
         for pattern in patterns:
-            rng = seeds.rng(seed, "bragg_peak", shape, int(sample), int(pattern))
-            oversampling, rotation, draws = reflections.draw_clear_geometry(
-                rng, positions, settings["reflection"], float(particle["lattice_constant"]), settings["grid"],
-                settings["oversampling"], per_axis=settings["oversampling_per_axis"],
-                max_rotation_deg=settings["max_rotation_deg"])
-            basis = scattering.grid_basis(positions, oversampling, rotation)
+            geometry, draws = reflections.draw_clear(
+                seeds.rng(seed, "bragg_peak", shape, int(sample), int(pattern)),
+                functools.partial(frames.draw_pattern, positions=positions, reflection_vector=reflection_vector,
+                                  settings=settings),
+                settings["reflection"], float(particle["lattice_constant"]), settings["grid"])
             t0 = time.perf_counter()
-            amplitude = scattering.bragg_peak(positions, reflection_vector, basis, settings["grid"], backend=backend,
-                                              tolerance=settings["tolerance"], threads=threads)
-            log.info("%s: %d atoms, grid %s, oversampling %s (draw %d), backend %s: %.3f s",
-                     pattern_name(sample, pattern), len(positions), settings["grid"],
-                     np.round(oversampling, 3).tolist(), draws, backend, time.perf_counter() - t0)
+            amplitude = scattering.bragg_peak(positions, reflection_vector, geometry.basis, settings["grid"],
+                                              backend=backend, tolerance=settings["tolerance"], threads=threads)
+            log.info("%s: %d atoms, grid %s, %s frame, oversampling %s (draw %d), backend %s: %.3f s",
+                     pattern_name(sample, pattern), len(positions), settings["grid"], geometry.frame,
+                     np.round(geometry.oversampling, 3).tolist(), draws, backend, time.perf_counter() - t0)
             io.write_peak(
                 folder / f"{pattern_name(sample, pattern)}.h5", amplitude=amplitude,
-                reflection=settings["reflection"], reflection_vector=reflection_vector, basis=basis,
-                oversampling=oversampling, rotation=rotation, backend=backend, tolerance=settings["tolerance"],
-                amplitude_dtype=settings["amplitude_dtype"], natoms=len(positions),
+                reflection=settings["reflection"], reflection_vector=reflection_vector, geometry=geometry,
+                backend=backend, tolerance=settings["tolerance"], amplitude_dtype=settings["amplitude_dtype"],
+                natoms=len(positions),
                 record=io.provenance({"spec": particle["spec"], "peaks": settings}, seed),
             )
 
