@@ -1,6 +1,7 @@
 """The real workflow on a temporary copy: end-to-end run and what a change makes stale."""
 
 import copy
+import csv
 import json
 
 import h5py
@@ -35,6 +36,7 @@ TINY = {
     "model": {"base_filters": 4, "depth": 2},
     "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3},
     "evaluate": {"held_out_patterns": 1, "crops": 0},
+    "real_space": {"crop_px": 32, "starts": 2, "gap_widths_px": [3], "sequence": "20*ER+40*HIO+20*ER"},
 }
 PARTICLES = (("cube", "0000"), ("cube", "0001"), ("cube", "0002"), ("island", "0000"), ("island", "0001"))
 
@@ -156,6 +158,19 @@ def test_training_and_evaluation_report(finished_run):
     assert "| shipped |" not in report  # made for 32^3 patches, not this run's 16^3
     metrics = (finished_run / "results" / "evaluation" / "all" / "metrics.csv").read_text()
     assert metrics.count("\n") > 8
+
+
+def test_real_space_check_phases_every_version_of_a_held_out_pattern(finished_run):
+    folder = finished_run / "results" / "evaluation" / "all"
+    report = (folder / "real_space.md").read_text()
+    for version in ("gap-free", "gap at zero", "gap free", "model", "phasing (gap free)"):
+        assert f"| {version} | 3 |" in report
+    rows = list(csv.DictReader((folder / "real_space.csv").open()))
+    assert len(rows) == 2 * 5  # two starts of five versions (no shipped model for 16^3 patches)
+    assert {row["start"] for row in rows} == {"0", "1"}
+    scores = {row["version"]: float(row["modulus_pcc"]) for row in rows if row["start"] == "0"}
+    assert all(-1 <= value <= 1 for value in scores.values()) and scores["gap-free"] > 0.5
+    assert (folder / "real_space.png").stat().st_size > 20_000
 
 
 def test_inpaint_cli_fills_a_recording_and_keeps_measured_voxels(finished_run, tmp_path):

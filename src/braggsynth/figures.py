@@ -220,3 +220,34 @@ def patch_slices(panels, path, *, per_split: int, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def real_space_slices(objects: dict, path, *, title: str = "", support_threshold: float = 0.1) -> None:
+    """Central slices (normal to z and to y) of the modulus and phase of reconstructed objects, one row each.
+
+    Parameters
+    ----------
+    objects : name -> complex (z, y, x) object, aligned on one another (the first is the reference).
+    path : PNG file to write.
+    support_threshold : the phase is shown where the modulus exceeds this fraction of its maximum.
+    """
+    names = list(objects)
+    fig, axes = plt.subplots(len(names), 4, figsize=(12, 2.8 * len(names)), squeeze=False)
+    reference = np.abs(objects[names[0]])
+    centre = [int(c) for c in np.round(np.argwhere(reference > 0.5 * reference.max()).mean(axis=0))]
+    for row, name in zip(axes, names):
+        obj = np.asarray(objects[name])
+        modulus = np.abs(obj) / max(float(np.abs(obj).max()), 1e-30)
+        phase = np.where(modulus > support_threshold, np.angle(obj), np.nan)
+        cuts = ((modulus[centre[0]], "modulus, z = centre", "gray", (0, 1)),
+                (phase[centre[0]], "phase (rad), z = centre", "twilight", (-np.pi, np.pi)),
+                (modulus[:, centre[1]], "modulus, y = centre", "gray", (0, 1)),
+                (phase[:, centre[1]], "phase (rad), y = centre", "twilight", (-np.pi, np.pi)))
+        for ax, (cut, label, cmap, (low, high)) in zip(row, cuts):
+            image = ax.imshow(cut, origin="lower", cmap=cmap, vmin=low, vmax=high)
+            ax.set_title(f"{name}: {label}", fontsize=8)
+            ax.tick_params(labelsize=6)
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)

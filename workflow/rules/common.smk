@@ -210,21 +210,31 @@ def shipped_wide_model():
     return [str(SHIPPED_WIDE_MODEL)] if wanted and SHIPPED_WIDE_MODEL.is_file() else []
 
 
-def held_out_patterns():
-    """Detector recordings of test-split particles, inpainted whole by the evaluation: the first
-    ``evaluate.held_out_patterns`` of them, in config order."""
+def test_particles(wanted):
+    """(shape, sample) of the first ``wanted`` test-split particles, in config order."""
     from braggsynth.dataset import source_id, split_of
 
-    fractions, wanted = config["dataset"]["split_fractions"], config["evaluate"]["held_out_patterns"]
-    paths = []
+    found = []
     for shape, spec in config["shapes"].items():
         for index in range(spec["count"]):
-            if len(paths) == wanted:
-                return paths
+            if len(found) == wanted:
+                return found
             sample = f"{index:04d}"
-            if split_of(source_id(shape, sample), config["seed"], fractions) == "test":
-                paths.append(f"{shard_folder('detector', shape, sample)}/{sample}_00.h5")
-    return paths
+            if split_of(source_id(shape, sample), config["seed"], config["dataset"]["split_fractions"]) == "test":
+                found.append((shape, sample))
+    return found
+
+
+def held_out_patterns():
+    """Detector recordings of test-split particles, inpainted whole by the evaluation."""
+    return [f"{shard_folder('detector', shape, sample)}/{sample}_00.h5"
+            for shape, sample in test_particles(config["evaluate"]["held_out_patterns"])]
+
+
+def real_space_patterns():
+    """(detector recording, peak) files of the held-out patterns the real-space check phases."""
+    return [tuple(f"{shard_folder(stage, shape, sample)}/{sample}_00.h5" for stage in ("detector", "peaks"))
+            for shape, sample in test_particles(config["real_space"]["patterns"])]
 
 
 def held_out_shards():
@@ -239,6 +249,7 @@ def final_targets():
         "results/dataset/card.md",
         "results/dataset/montage.png",
         *[f"results/evaluation/{model}/report.md" for model in model_names()],
+        *[f"results/evaluation/{model}/real_space.md" for model in model_names() if real_space_patterns()],
     ]
 
 

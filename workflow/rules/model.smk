@@ -76,3 +76,39 @@ rule evaluate:
         "../../envs/model.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+rule real_space:
+    input:
+        models=["results/model/{model}/best.keras", *shipped_model()],
+        metrics="results/evaluation/{model}/metrics.csv",
+        shards=sorted({str(Path(path).parent) for pair in real_space_patterns() for path in pair}),
+    output:
+        report=report(
+            "results/evaluation/{model}/real_space.md",
+            caption="../report/real_space.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "real-space table"},
+        ),
+        table="results/evaluation/{model}/real_space.csv",
+        figure=report(
+            "results/evaluation/{model}/real_space.png",
+            caption="../report/real_space.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "real-space slices"},
+        ),
+    params:
+        patterns=real_space_patterns(),
+        settings=without(config["real_space"], "patterns"),
+        seed=config["seed"],
+    log:
+        "logs/real_space/{model}.log",
+    benchmark:
+        "benchmarks/real_space/{model}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/real_space.py"

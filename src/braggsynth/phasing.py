@@ -1,0 +1,172 @@
+"""Phase retrieval of a Bragg peak with cohere-core (ER and HIO with shrink-wrap), the measured pixels
+forced to the data and the unmeasured ones (a detector gap) either forced too or left free.
+
+cohere-core 4.5.4 (the APS library, PyPI ``cohere-core``) builds on files and a parameter dict: its
+``Rec`` reads the amplitudes from a ``.npy`` file, runs the configured ``algorithm_sequence`` and
+exposes the object. Two things this module adds, in a small subclass:
+
+- *free pixels*: cohere's modulus step sets every pixel's amplitude to the data; here pixels marked
+  unknown keep the amplitude of the current estimate (the modulus constraint of the measured pixels
+  only, as PyNX does with a mask);
+- *a seeded start*: cohere draws its random start from numpy's global generator reseeded from the
+  clock; here the start comes from ``numpy.random.default_rng(seed)``, and it is scaled so that its
+  transform matches the data over the measured pixels (else free pixels keep an absurd scale).
+
+Arrays are (z, y, x); the object is returned with its origin at the array centre (fftshifted), in
+cohere's convention for the direction of the transform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+#: ER and HIO with shrink-wrap every 10 iterations (Gaussian sigma 1, threshold 0.1), ending in ER.
+DEFAULT_SEQUENCE = "1*(20*ER+60*HIO)+1*(20*ER+60*HIO)+40*ER"
+
+
+def _rec_class():
+    import cohere_core.controller.phasing as cohere
+
+    class FreePixelRec(cohere.Rec):
+        """cohere's Rec whose modulus step leaves the ``unknown`` pixels free, started from ``start``."""
+
+        def __init__(self, params, data_file, unknown, start, library):
+            super().__init__(params, data_file, library, debug=True)
+            self._unknown, self._start = unknown, start
+
+        def init_dev(self, device_id):
+            status = super().init_dev(device_id)
+            lib = cohere.devlib
+            self.known = lib.from_numpy(np.fft.fftshift(~self._unknown), device=self.dev)
+            return status
+
+        def init_iter_loop(self, dir=None, gen=None):
+            status = super().init_iter_loop(dir, gen)
+            lib = cohere.devlib
+            start = lib.from_numpy(np.fft.fftshift(self._start), device=self.dev) * self.support
+            reciprocal = lib.absolute(lib.ifft(start))
+            scale = np.linalg.norm(lib.to_numpy(self.data)[lib.to_numpy(self.known)]) / max(
+                np.linalg.norm(lib.to_numpy(reciprocal)[lib.to_numpy(self.known)]), 1e-30)
+            self.ds_image = start * scale
+            return status
+
+        def modulus(self):
+            lib = cohere.devlib
+            amplitude = lib.absolute(self.rs_amplitudes)
+            ratio = lib.where(self.known, self.get_ratio(self.iter_data, amplitude), 1.0)
+            residual = lib.where(self.known, amplitude - self.iter_data, 0.0)
+            self.errs.append(float(np.linalg.norm(lib.to_numpy(residual)) / np.linalg.norm(lib.to_numpy(self.iter_data))))
+            self.rs_amplitudes *= ratio
+
+    return FreePixelRec
+
+
+def phase(intensity, *, unknown=None, seed: int, sequence: str = DEFAULT_SEQUENCE, shrink_wrap_every: int = 10,
+          shrink_wrap_threshold: float = 0.1, shrink_wrap_sigma: float = 1.0, support_fraction: float = 0.5,
+          library: str = "np", device: int = -1):
+    """Reconstruct the object of a Bragg peak from its intensity.
+
+    Parameters
+    ----------
+    intensity : (z, y, x) array, photons, peak near the centre; values of unknown pixels are ignored.
+    unknown : (z, y, x) bool, pixels left free by the modulus step (None: every pixel is forced to the data,
+        as plain cohere does, zeros included).
+    seed : seeds the random start.
+    sequence : cohere ``algorithm_sequence``.
+    shrink_wrap_every, shrink_wrap_threshold, shrink_wrap_sigma : shrink-wrap trigger step, threshold
+        (of the maximum of the blurred modulus) and Gaussian sigma (voxels).
+    support_fraction : side of the starting box support, as a fraction of each axis.
+    library, device : cohere's array library ("np" numpy, "torch", "cp" cupy) and GPU id (-1: the CPU).
+
+    Returns
+    -------
+    (obj, support, error): complex (z, y, x) object and bool support, both centred, and the last
+    modulus error (norm of the amplitude residual over the measured pixels over the norm of the data).
+    """
+    intensity = np.asarray(intensity, dtype=np.float64)
+    unknown = np.zeros(intensity.shape, bool) if unknown is None else np.asarray(unknown, dtype=bool)
+    if unknown.shape != intensity.shape:
+        raise ValueError(f"unknown mask of shape {unknown.shape} for an intensity of shape {intensity.shape}")
+    amplitudes = np.sqrt(np.clip(np.where(unknown, 0.0, intensity), 0.0, None))
+    rng = np.random.default_rng(seed)
+    start = rng.random(intensity.shape) + 1j * rng.random(intensity.shape)
+    params = {"algorithm_sequence": sequence, "shrink_wrap_trigger": [1, int(shrink_wrap_every)],
+              "shrink_wrap_type": "GAUSS", "shrink_wrap_threshold": float(shrink_wrap_threshold),
+              "shrink_wrap_gauss_sigma": float(shrink_wrap_sigma),
+              "initial_support_area": [float(support_fraction)] * 3}
+    with tempfile.TemporaryDirectory(prefix="braggsynth-phasing-") as folder:
+        data_file = str(Path(folder) / "data.npy")
+        np.save(data_file, amplitudes)
+        rec = _rec_class()(params, data_file, unknown, start, library)
+        with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
+            if rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0:
+                raise RuntimeError("cohere-core could not run the reconstruction")
+    import cohere_core.controller.phasing as cohere
+
+    obj = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_image()))
+    support = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_support())).astype(bool)
+    return obj, support, rec.errs[-1]
+
+
+def true_object(amplitude) -> np.ndarray:
+    """The object a perfect reconstruction of this grid finds: the exact complex amplitude F(q) (NUFFT of
+    the relaxed atoms) transformed as cohere transforms, centred. Its modulus is the band-limited atomic
+    density, its phase 2 pi G . u of the displacement field u (up to cohere's sign convention)."""
+    from scipy import fft
+
+    return np.fft.ifftshift(fft.fftn(np.fft.fftshift(np.asarray(amplitude, dtype=np.complex128)), norm="forward"))
+
+
+def diffraction(obj) -> np.ndarray:
+    """|F|^2 of a centred object (cohere's transform), centred: what the reconstruction puts in every pixel,
+    the unmeasured ones included (up to a scale: cohere normalises the object's maximum to 1)."""
+    from scipy import fft
+
+    return np.abs(np.fft.ifftshift(fft.ifftn(np.fft.fftshift(np.asarray(obj)), norm="forward"))) ** 2
+
+
+def twin(obj) -> np.ndarray:
+    """The twin image: conj(o(-r)), which has the same diffraction intensity."""
+    return np.conj(np.asarray(obj)[::-1, ::-1, ::-1])
+
+
+def align(obj, reference) -> np.ndarray:
+    """``obj`` or its twin, whichever matches ``reference`` better, moved by the integer shift that maximises
+    their cross-correlation and multiplied by the global phase factor that best matches ``reference``."""
+    reference = np.asarray(reference, dtype=np.complex128)
+    spectrum = np.fft.fftn(reference)
+    best, best_peak = None, -1.0
+    for candidate in (np.asarray(obj, dtype=np.complex128), twin(obj)):
+        correlation = np.fft.ifftn(spectrum * np.conj(np.fft.fftn(candidate)))
+        peak = np.unravel_index(np.argmax(np.abs(correlation)), correlation.shape)
+        if np.abs(correlation[peak]) > best_peak:
+            best_peak = float(np.abs(correlation[peak]))
+            best = np.roll(candidate, peak, axis=(0, 1, 2))
+    overlap = np.vdot(best, reference)
+    return best * (overlap / abs(overlap) if abs(overlap) > 0 else 1.0)
+
+
+def compare(obj, truth, *, support_threshold: float = 0.3) -> dict:
+    """Errors of a reconstruction against the true object, after registration (:func:`align`) and
+    removal of the remaining linear phase ramp (a sub-voxel shift), fitted over the true support.
+
+    Returns ``modulus_pcc`` (Pearson correlation of the moduli, whole array), ``phase_rms_rad`` (RMS of
+    the wrapped phase difference over the true support: voxels where |truth| > ``support_threshold``
+    of its maximum) and ``support_voxels``.
+    """
+    truth = np.asarray(truth, dtype=np.complex128)
+    aligned = align(obj, truth)
+    support = np.abs(truth) > support_threshold * np.abs(truth).max()
+    difference = np.angle(truth[support] * np.conj(aligned[support]))
+    points = np.argwhere(support).astype(np.float64)
+    design = np.column_stack([points - points.mean(axis=0), np.ones(len(points))])
+    ramp, *_ = np.linalg.lstsq(design, difference, rcond=None)
+    residual = np.angle(np.exp(1j * (difference - design @ ramp)))
+    modulus_pcc = float(np.corrcoef(np.abs(truth).ravel(), np.abs(aligned).ravel())[0, 1])
+    return {"modulus_pcc": modulus_pcc, "phase_rms_rad": float(np.sqrt(np.mean(residual**2))),
+            "support_voxels": int(support.sum())}
