@@ -47,6 +47,14 @@ def shard_of(sample, particles_per_job: int) -> str:
     return f"{int(sample) // int(particles_per_job):04d}"
 
 
+def memory_mb(spec: dict, grid) -> tuple[int, int]:
+    """MB a shard job needs for the shape's largest particle: (relax: LAMMPS with its neighbour lists,
+    peaks: the NUFFT's grid arrays, amplitude and fine grid of twice the size per axis, plus the atoms)."""
+    atoms = shapes.max_atoms(spec)
+    voxels = int(np.prod(grid))
+    return 500 + atoms // 25, 500 + (voxels * 16 * 10) // 2**20 + atoms // 500
+
+
 def pattern_name(sample: str, pattern: str) -> str:
     """``<sample>_<pattern>``: a pattern's file stem and, with its shape, its name in tables."""
     return f"{sample}_{pattern}"

@@ -91,14 +91,11 @@ def shard_job(wildcards):
 
 
 def _shard_memory_mb():
-    """MB per shape for the largest particle: LAMMPS with its neighbour lists; the NUFFT's grid arrays
-    (amplitude, fine grid of twice the size per axis) plus the atoms."""
-    from braggsynth.shapes import max_atoms
+    """MB per shape that a particle_shard job (LAMMPS) and a pattern_shard job (NUFFT) need."""
+    from braggsynth.shards import memory_mb
 
-    voxels = int(np.prod(config["peaks"]["grid"]))
-    atoms = {shape: max_atoms(spec) for shape, spec in config["shapes"].items()}
-    return ({shape: 500 + n // 25 for shape, n in atoms.items()},
-            {shape: 500 + (voxels * 16 * 10) // 2**20 + n // 500 for shape, n in atoms.items()})
+    needs = {shape: memory_mb(spec, config["peaks"]["grid"]) for shape, spec in config["shapes"].items()}
+    return ({shape: relax for shape, (relax, _) in needs.items()}, {shape: peak for shape, (_, peak) in needs.items()})
 
 
 RELAX_MEMORY_MB, PEAK_MEMORY_MB = _shard_memory_mb()
