@@ -58,3 +58,17 @@ def test_free_pixels_keep_the_estimate_and_measured_ones_follow_the_data(cube_pe
     free = phasing.phase(corrupted, unknown=gap, seed=2, sequence=sequence)
     clean = phasing.phase(intensity, unknown=gap, seed=2, sequence=sequence)
     assert np.array_equal(free[0], clean[0]) and free[2] == clean[2]
+
+
+def test_the_evaluation_scores_the_free_gap_fill_beside_the_baselines(cube_peak):
+    from braggsynth import evaluate
+
+    counts = np.random.default_rng(0).poisson(np.abs(cube_peak) ** 2 * 1e5 / (np.abs(cube_peak) ** 2).max())
+    gap = realspace.gap_plane(counts.shape, N // 2, 4)
+    volume = {"scope": "held-out patterns vs counts", "name": "cube", "gap_width_px": 4,
+              "intensity": counts.astype(np.float32), "gap_mask": gap}
+    with scipy.fft.set_workers(2):
+        rows, _ = evaluate.evaluate_volumes([volume], {}, baselines=("linear",), progress=False, phasing_fill=True)
+    scores = {row["method"]: row["pcc_mean"] for row in rows if row["gap_width_px"] == 4}
+    assert set(scores) == {"linear", phasing.GAP_FILL}
+    assert 0.3 < scores[phasing.GAP_FILL] <= 1

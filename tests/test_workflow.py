@@ -35,7 +35,7 @@ TINY = {
     "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}},
     "model": {"base_filters": 4, "depth": 2},
     "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3},
-    "evaluate": {"held_out_patterns": 1, "crops": 0},
+    "evaluate": {"held_out_patterns": 1, "crops": 0, "phasing_fill": True},
     "real_space": {"crop_px": 32, "starts": 2, "gap_widths_px": [3], "sequence": "20*ER+40*HIO+20*ER"},
 }
 PARTICLES = (("cube", "0000"), ("cube", "0001"), ("cube", "0002"), ("island", "0000"), ("island", "0001"))
@@ -156,6 +156,8 @@ def test_training_and_evaluation_report(finished_run):
         assert f"| {method} |" in report
     assert "## Test patches vs expected" in report and "## Held-out patterns vs counts" in report
     assert "| shipped |" not in report  # made for 32^3 patches, not this run's 16^3
+    # the fill of phase retrieval with the gap left free, scored on the whole held-out pattern
+    assert "| phasing (gap free) |" in report.split("## Held-out patterns vs counts")[1]
     metrics = (finished_run / "results" / "evaluation" / "all" / "metrics.csv").read_text()
     assert metrics.count("\n") > 8
 

@@ -37,6 +37,7 @@ from . import baselines, io, measured, metrics, patches
 from .baselines import BASELINES
 from .detector import gap_planes
 from .metrics import METRICS
+from .phasing import GAP_FILL
 
 log = logging.getLogger("braggsynth.evaluate")
 
@@ -134,7 +135,12 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
 
 
 def _fill_volume(method, gapped, mask, models, *, stride, batch_size, progress):
-    """Intensity (photons) with the gap filled by a model (window by window) or a baseline (in log space)."""
+    """Intensity (photons) with the gap filled by a model (window by window), a baseline (in log space), or
+    phase retrieval with the gap left free (:data:`braggsynth.phasing.GAP_FILL`)."""
+    if method == GAP_FILL:
+        from .phasing import fill
+
+        return fill(gapped, mask)
     if method in models:
         from .inpaint import inpaint
 
@@ -143,7 +149,8 @@ def _fill_volume(method, gapped, mask, models, *, stride, batch_size, progress):
 
 
 def evaluate_volumes(volumes, models: dict, *, baselines=BASELINES, stride: int | None = None,
-                     batch_size: int = 32, progress: bool = True) -> tuple[list[dict], dict | None]:
+                     batch_size: int = 32, progress: bool = True,
+                     phasing_fill: bool = False) -> tuple[list[dict], dict | None]:
     """Score the models (through :func:`braggsynth.inpaint.inpaint`) and the baselines on whole volumes.
 
     Parameters
@@ -158,13 +165,15 @@ def evaluate_volumes(volumes, models: dict, *, baselines=BASELINES, stride: int 
     models : dict name -> Keras model.
     baselines, stride, batch_size, progress : as in :func:`evaluate_patches`
         and :func:`braggsynth.inpaint.inpaint`.
+    phasing_fill : also score the fill of phase retrieval with the gap left free
+        (:data:`braggsynth.phasing.GAP_FILL`; cohere-core, 200 iterations per volume).
 
     Returns
     -------
     rows : rows of :func:`summarise` per scope (one sample per volume).
     example : the first volume with every fill, for :func:`write_report`'s figure.
     """
-    methods = _methods(models, baselines)
+    methods = _methods(models, baselines) + ([GAP_FILL] if phasing_fill else [])
     collected = {}  # scope -> (scores, widths, seconds)
     example = None
     for volume in volumes:
@@ -471,7 +480,7 @@ def write_report(markdown_path, csv_path, figure_path=None, *, rows=(), example=
 def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_files=(), max_patches=None,
              stride: int | None = None, gap_widths=None, offsets_px=(-6, 0, 6), crops: int = 1000,
              seed: int = 0, wide_models: dict | None = None, wide_gap_widths=(38, 41),
-             measured_gap_widths=(3, 6, 9, 12), progress: bool = True) -> list[dict]:
+             measured_gap_widths=(3, 6, 9, 12), phasing_fill: bool = False, progress: bool = True) -> list[dict]:
     """Run every protocol and write ``report.md``, ``metrics.csv`` and ``slices.png`` to ``output_dir``.
 
     Parameters
@@ -489,6 +498,8 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
     wide_models : dict name -> Keras model for wide gaps (e.g. the shipped
         64^3 one), scored with the baselines on :func:`wide_gap_volumes` of
         ``wide_gap_widths`` (none: skipped).
+    phasing_fill : also score, on the held-out ``simulated`` patterns, the fill of phase retrieval
+        with the gap left free (:func:`evaluate_volumes`).
 
     Returns
     -------
@@ -497,12 +508,19 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
     output_dir = Path(output_dir)
     widths = tuple(measured_gap_widths) if gap_widths is None else tuple(gap_widths)
     rows = evaluate_patches(dataset_path, models, max_patches=max_patches, gap_widths=gap_widths, progress=progress)
-    volumes = list(simulated)
+    volumes = []
     for name, intensity, mask in measured_files:
         volumes += measured_volumes(intensity, name=name, gap_widths_px=widths, offsets_px=offsets_px,
                                     excluded=mask)
-    volume_rows, example = evaluate_volumes(volumes, models, stride=stride, progress=progress)
-    rows += volume_rows
+    example = None
+    if simulated:
+        simulated_rows, example = evaluate_volumes(simulated, models, stride=stride, progress=progress,
+                                                   phasing_fill=phasing_fill)
+        rows += simulated_rows
+    if volumes:
+        measured_rows, measured_example = evaluate_volumes(volumes, models, stride=stride, progress=progress)
+        rows += measured_rows
+        example = example or measured_example
     wide_models = dict(wide_models or {})
     if wide_models and wide_gap_widths:
         wide = wide_gap_volumes(simulated, measured_files, gap_widths_px=wide_gap_widths, offsets_px=offsets_px,
@@ -528,6 +546,10 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
              "per "
              "width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
              "bins of mean log(I + 1) (their published figures: 0.9886 / 0.9767 / 0.9549 / 0.9463)."]
+    if phasing_fill and simulated:
+        notes.append(f"`{GAP_FILL}`: the held-out patterns phased with cohere-core (ER and HIO with shrink-wrap, "
+                     "200 iterations) with their gap pixels left free; the reconstruction's |F|^2, scaled to the "
+                     "measured pixels, fills the gap.")
     if wide_models and wide_gap_widths:
         notes.append("`... (wide gaps)`: EIGER-like module gaps of " + " and ".join(map(str, wide_gap_widths))
                      + " px (a band of rows through the peak, offset up to 8 px) filled by "

@@ -130,6 +130,26 @@ def diffraction(obj) -> np.ndarray:
     return np.abs(np.fft.ifftshift(fft.ifftn(np.fft.fftshift(np.asarray(obj)), norm="forward"))) ** 2
 
 
+#: The fill of a gap left free during phasing: the reconstruction's own |F|^2 there.
+GAP_FILL = "phasing (gap free)"
+
+
+def gap_fill(obj, counts, gap) -> np.ndarray:
+    """``counts`` with the gap filled by the reconstruction's |F|^2 (:func:`diffraction`), scaled to the
+    measured pixels by least squares."""
+    counts = np.asarray(counts, dtype=np.float64)
+    model = diffraction(obj)
+    known = ~np.asarray(gap, dtype=bool)
+    scale = float(np.sum(counts[known] * model[known]) / max(np.sum(model[known] ** 2), 1e-300))
+    return np.where(gap, scale * model, counts)
+
+
+def fill(intensity, gap, *, seed: int = 0, sequence: str = DEFAULT_SEQUENCE) -> np.ndarray:
+    """Fill a gap by phase retrieval: phase with the gap's pixels free, then :func:`gap_fill`."""
+    obj, _, _ = phase(intensity, unknown=gap, seed=seed, sequence=sequence)
+    return gap_fill(obj, intensity, gap)
+
+
 def twin(obj) -> np.ndarray:
     """The twin image: conj(o(-r)), which has the same diffraction intensity."""
     return np.conj(np.asarray(obj)[::-1, ::-1, ::-1])

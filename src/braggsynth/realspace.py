@@ -24,8 +24,7 @@ from . import metrics, phasing
 from .evaluate import _fill_volume, _window, peak_position
 
 GAP_FREE, GAP_ZERO, GAP_FREE_PIXELS = "gap-free", "gap at zero", "gap free"
-#: The fill of a gap left free during phasing: the reconstruction's own |F|^2 there.
-PHASING_FILL = "phasing (gap free)"
+PHASING_FILL = phasing.GAP_FILL
 
 
 def gap_plane(shape, centre: int, width: int) -> np.ndarray:
@@ -34,16 +33,6 @@ def gap_plane(shape, centre: int, width: int) -> np.ndarray:
     start = centre - width // 2
     mask[:, :, max(start, 0):start + width] = True
     return mask
-
-
-def phasing_fill(obj, counts, gap) -> np.ndarray:
-    """``counts`` with the gap filled by the reconstruction's |F|^2, scaled to the measured pixels (least
-    squares)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    model = phasing.diffraction(obj)
-    known = ~np.asarray(gap, dtype=bool)
-    scale = float(np.sum(counts[known] * model[known]) / max(np.sum(model[known] ** 2), 1e-300))
-    return np.where(gap, scale * model, counts)
 
 
 def gap_pcc(filled, counts, gap) -> float:
@@ -109,7 +98,7 @@ def real_space_check(counts, amplitude, models: dict, *, baseline: str, gap_widt
                              "error": float(error)})
                 if version == GAP_FREE_PIXELS:
                     gap_rows.append({"pattern": name, "method": PHASING_FILL, "gap_width_px": int(width),
-                                     "start": start, "pcc": gap_pcc(phasing_fill(obj, counts, gap), counts, gap)})
+                                     "start": start, "pcc": gap_pcc(phasing.gap_fill(obj, counts, gap), counts, gap)})
                 if width == gap_widths_px[0] and start == 0:
                     examples[version] = phasing.align(obj, truth)
                 bar.update()

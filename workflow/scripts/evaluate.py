@@ -10,6 +10,8 @@ import numpy as np
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
+import scipy.fft  # noqa: E402
+
 from braggsynth.cli import setup_logging  # noqa: E402
 from braggsynth import evaluate, gaps, inpaint, io, model  # noqa: I001
 
@@ -32,11 +34,12 @@ models = {"model": model.load_model(snakemake.input.model)}
 if snakemake.input.shipped:
     models["shipped"] = model.load_model(snakemake.input.shipped[0])
 wide_models = {"shipped wide": model.load_model(path) for path in snakemake.input.shipped_wide}
-rows = evaluate.evaluate(snakemake.input.dataset, models, Path(snakemake.output.report).parent, simulated=simulated,
-                         measured_files=measured_files, max_patches=settings["max_patches"],
-                         stride=settings["stride"], gap_widths=gap_widths, offsets_px=settings["offsets_px"],
-                         crops=settings["crops"], seed=snakemake.params.seed, wide_models=wide_models,
-                         wide_gap_widths=snakemake.params.wide_gaps,
-                         measured_gap_widths=snakemake.params.training_gap_widths)
+with scipy.fft.set_workers(snakemake.threads):  # phase retrieval's FFTs, when phasing_fill is on
+    rows = evaluate.evaluate(
+        snakemake.input.dataset, models, Path(snakemake.output.report).parent, simulated=simulated,
+        measured_files=measured_files, max_patches=settings["max_patches"], stride=settings["stride"],
+        gap_widths=gap_widths, offsets_px=settings["offsets_px"], crops=settings["crops"],
+        seed=snakemake.params.seed, wide_models=wide_models, wide_gap_widths=snakemake.params.wide_gaps,
+        measured_gap_widths=snakemake.params.training_gap_widths, phasing_fill=settings["phasing_fill"])
 for row in rows:
     log.info("%s", row)
