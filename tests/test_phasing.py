@@ -72,3 +72,14 @@ def test_the_evaluation_scores_the_free_gap_fill_beside_the_baselines(cube_peak)
     scores = {row["method"]: row["pcc_mean"] for row in rows if row["gap_width_px"] == 4}
     assert set(scores) == {"linear", phasing.GAP_FILL}
     assert 0.3 < scores[phasing.GAP_FILL] <= 1
+
+
+def test_a_model_below_the_phasing_fill_is_not_called_above_the_baselines():
+    from braggsynth import evaluate
+
+    def row(method, pcc):
+        return {"scope": "held-out patterns vs counts", "gap_width_px": 6, "method": method, "pcc_mean": pcc}
+
+    lines = evaluate.verdicts([row("shipped", 0.93), row("biharmonic", 0.90), row(phasing.GAP_FILL, 0.95)],
+                              ["shipped"])
+    assert len(lines) == 1 and "NOT above" in lines[0] and phasing.GAP_FILL in lines[0]

@@ -384,7 +384,8 @@ def _cell(mean, std=None) -> str:
 
 
 def verdicts(rows, model_names) -> list[str]:
-    """One line per (scope, width): each model's PCC against the best baseline's, and whether it is above."""
+    """One line per (scope, width): each model's PCC against the best baseline's (the classic fills of
+    :data:`~braggsynth.baselines.BASELINES` and, when scored, the phasing fill), and whether it is above."""
     lines = []
     by_scope = {}
     for row in rows:
@@ -392,7 +393,7 @@ def verdicts(rows, model_names) -> list[str]:
             by_scope.setdefault((row["scope"], row["gap_width_px"]), {})[row["method"]] = row
     for (scope, width), methods in by_scope.items():
         key = "pcc_binned" if any("pcc_binned" in r for r in methods.values()) else "pcc_mean"
-        base = {m: r[key] for m, r in methods.items() if m in BASELINES and np.isfinite(r[key])}
+        base = {m: r[key] for m, r in methods.items() if m in (*BASELINES, GAP_FILL) and np.isfinite(r[key])}
         if not base:
             continue
         best = max(base, key=base.get)
