@@ -544,8 +544,7 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
              + ", ".join(f"{o:+d}" for o in offsets_px) + " px from the peak) inpainted whole; only gap voxels "
              "of the half of the rocking axis that training never used (z >= n_z / 2) are scored.",
              f"`crops <file>`: the protocol of Masto et al. (2024) on that half: {crops} random {crop_size}^3 crops "
-             "per "
-             "width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
+             "per width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
              "bins of mean log(I + 1) (their published figures: 0.9886 / 0.9767 / 0.9549 / 0.9463)."]
     if phasing_fill and simulated:
         notes.append(f"`{GAP_FILL}`: the held-out patterns phased with cohere-core (ER and HIO with shrink-wrap, "

@@ -41,17 +41,11 @@ class PatternGeometry:
     instrument: dict = field(default_factory=dict)
 
 
-def extents_along(positions, directions) -> np.ndarray:
-    """Extent (Angstrom) of the atoms along each unit direction (rows of ``directions``, (3, 3))."""
-    projected = np.asarray(positions, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).T
-    return projected.max(axis=0) - projected.min(axis=0)
-
-
 def oversampling_of(basis, positions) -> np.ndarray:
     """s_i = 1 / (|b_i| L_i) per array axis."""
     basis = np.asarray(basis, dtype=np.float64)
     lengths = np.linalg.norm(basis, axis=0)
-    return 1.0 / (lengths * extents_along(positions, (basis / lengths).T))
+    return 1.0 / (lengths * scattering.extents_along(positions, (basis / lengths).T))
 
 
 def bragg_angles_deg(reflection_vector, energy_kev: float, nu_deg: float = 0.0) -> tuple[float, float]:
@@ -98,7 +92,7 @@ def detector_grid_basis(positions, reflection_vector, oversampling, *, energy_ke
     shape = scattering.detector_frame_basis(g, energy_kev, 1.0, 1e-4, 0.01, (delta, nu_deg), rocking_axis)
     shape = scattering.axis_angle_rotation(g, azimuth_deg) @ shape
     directions = shape / np.linalg.norm(shape, axis=0)
-    extents = extents_along(positions, directions.T)
+    extents = scattering.extents_along(positions, directions.T)
     rocking_length = 1.0 / (s_rocking * extents[0])
     pixel_length = 1.0 / (s_detector * max(extents[1], extents[2]))
     basis = directions * np.array([rocking_length, pixel_length, pixel_length])

@@ -31,6 +31,7 @@ DEFAULT_SEQUENCE = "1*(20*ER+60*HIO)+1*(20*ER+60*HIO)+40*ER"
 
 def _rec_class():
     import cohere_core.controller.phasing as cohere
+    from cohere_core.utilities.dvc_utils import get_norm  # sum of squared moduli, on cohere's device
 
     class FreePixelRec(cohere.Rec):
         """cohere's Rec whose modulus step leaves the ``unknown`` pixels free, started from ``start``."""
@@ -60,7 +61,7 @@ def _rec_class():
             amplitude = lib.absolute(self.rs_amplitudes)
             ratio = lib.where(self.known, self.get_ratio(self.iter_data, amplitude), 1.0)
             residual = lib.where(self.known, amplitude - self.iter_data, 0.0)
-            self.errs.append(float(np.linalg.norm(lib.to_numpy(residual)) / np.linalg.norm(lib.to_numpy(self.iter_data))))
+            self.errs.append(float(get_norm(residual) / get_norm(self.iter_data)) ** 0.5)
             self.rs_amplitudes *= ratio
 
     return FreePixelRec

@@ -24,7 +24,6 @@ from . import metrics, phasing
 from .evaluate import _fill_volume, _window, peak_position
 
 GAP_FREE, GAP_ZERO, GAP_FREE_PIXELS = "gap-free", "gap at zero", "gap free"
-PHASING_FILL = phasing.GAP_FILL
 
 
 def gap_plane(shape, centre: int, width: int) -> np.ndarray:
@@ -70,7 +69,7 @@ def real_space_check(counts, amplitude, models: dict, *, baseline: str, gap_widt
     (rows, gap_rows, examples): one row per version, width and start (``pattern``, ``version``,
     ``gap_width_px``, ``start``, ``modulus_pcc``, ``phase_rms_rad``, ``error``); the reciprocal-space
     scores of the fills of the gap (``pattern``, ``method``, ``gap_width_px``, ``start``, ``pcc``: the
-    baseline, each model, and :data:`PHASING_FILL` per start); and, for the first width and start, the
+    baseline, each model, and :data:`braggsynth.phasing.GAP_FILL` per start); and, for the first width and start, the
     aligned reconstruction of each version with the true object under ``"true object"``.
     """
     counts = np.asarray(counts, dtype=np.float64)
@@ -97,7 +96,7 @@ def real_space_check(counts, amplitude, models: dict, *, baseline: str, gap_widt
                              "modulus_pcc": scores["modulus_pcc"], "phase_rms_rad": scores["phase_rms_rad"],
                              "error": float(error)})
                 if version == GAP_FREE_PIXELS:
-                    gap_rows.append({"pattern": name, "method": PHASING_FILL, "gap_width_px": int(width),
+                    gap_rows.append({"pattern": name, "method": phasing.GAP_FILL, "gap_width_px": int(width),
                                      "start": start, "pcc": gap_pcc(phasing.gap_fill(obj, counts, gap), counts, gap)})
                 if width == gap_widths_px[0] and start == 0:
                     examples[version] = phasing.align(obj, truth)
@@ -147,7 +146,7 @@ def report_markdown(table, gap_table, *, patterns, baseline: str, crop_px: int, 
     lines += ["", f"![central slices]({figure_name})", "",
               "## The gap filled in reciprocal space (same crops and gaps)", "",
               f"PCC over the gap in log(I + 1) against the recorded counts, as the evaluation scores fills; "
-              f"`{PHASING_FILL}` is |F|^2 of each free-gap reconstruction, scaled to the measured pixels.", "",
+              f"`{phasing.GAP_FILL}` is |F|^2 of each free-gap reconstruction, scaled to the measured pixels.", "",
               "| method | gap (px) | samples | gap PCC |", "|---|---:|---:|---:|"]
     for row in gap_table:
         lines.append(f"| {row['method']} | {row['gap_width_px']} | {row['samples']} | "

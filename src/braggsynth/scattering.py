@@ -162,6 +162,12 @@ def _rotation_between(v_from, v_to) -> np.ndarray:
 # --------------------------------------------------------------------------- grids
 
 
+def extents_along(positions, directions) -> np.ndarray:
+    """Extent (Angstrom) of the atoms along each unit direction (rows of ``directions``, (3, 3))."""
+    projected = np.asarray(positions, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).T
+    return projected.max(axis=0) - projected.min(axis=0)
+
+
 def grid_basis(positions: np.ndarray, oversampling, rotation: np.ndarray | None = None) -> np.ndarray:
     """Orthogonal q-step basis B = R @ diag(dq) sampling a particle at a given oversampling ratio.
 
@@ -186,8 +192,7 @@ def grid_basis(positions: np.ndarray, oversampling, rotation: np.ndarray | None 
     ratio = np.broadcast_to(np.asarray(oversampling, dtype=np.float64), (3,))
     if np.any(ratio <= 0):
         raise ValueError(f"oversampling must be positive, got {oversampling!r}")
-    projected = positions @ rotation
-    extent = projected.max(axis=0) - projected.min(axis=0)
+    extent = extents_along(positions, rotation.T)
     if np.any(extent <= 0):
         raise ValueError(f"the particle has no extent along a grid axis (extents {extent.tolist()} Angstrom)")
     return rotation @ np.diag(1.0 / (ratio * extent))

@@ -237,17 +237,21 @@ def draw_size_nm(rng: np.random.Generator, size_range_nm) -> float:
     return float(rng.uniform(low, high))
 
 
+def sphere_volume(size_nm: float) -> float:
+    """Volume (Angstrom^3) of the sphere of diameter ``size_nm``: a particle's size is that of its equal-volume
+    sphere."""
+    return np.pi / 6 * (10.0 * size_nm) ** 3
+
+
 def max_atoms(spec: dict) -> int:
     """Atoms of the shape's largest particle: 4 per cubic cell in the volume of its equal-volume sphere."""
-    volume = np.pi / 6 * (10.0 * max(spec["size_nm"])) ** 3
-    return int(4 * volume / lattice_constant(spec.get("element", "Au")) ** 3)
+    return int(4 * sphere_volume(max(spec["size_nm"])) / lattice_constant(spec.get("element", "Au")) ** 3)
 
 
 def particle_polyhedron(spec: dict, size_nm: float) -> Polyhedron:
     """The shape's polyhedron scaled to the volume of a sphere of diameter ``size_nm`` (Angstrom)."""
     shape = shape_polyhedron(spec)
-    target_volume = np.pi / 6 * (10.0 * size_nm) ** 3
-    return shape.scaled((target_volume / shape.volume) ** (1 / 3))
+    return shape.scaled((sphere_volume(size_nm) / shape.volume) ** (1 / 3))
 
 
 def build_particle(spec: dict, size_nm: float) -> Atoms:

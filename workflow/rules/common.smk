@@ -234,9 +234,9 @@ def real_space_patterns():
             for shape, sample in test_particles(config["real_space"]["patterns"])]
 
 
-def held_out_shards():
-    """The detector shard folders that hold the held-out patterns."""
-    return sorted({str(Path(path).parent) for path in held_out_patterns()})
+def folders_of(paths):
+    """The shard folders (a rule's inputs) that hold these files."""
+    return sorted({str(Path(path).parent) for path in paths})
 
 
 def final_targets():

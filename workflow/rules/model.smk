@@ -34,7 +34,7 @@ rule evaluate:
     input:
         model="results/model/{model}/best.keras",
         dataset="results/dataset/patches.h5",
-        patterns=held_out_shards(),
+        patterns=folders_of(held_out_patterns()),
         measured=measured_intensities(),
         shipped=shipped_model(),
         shipped_wide=shipped_wide_model(),
@@ -82,7 +82,7 @@ rule real_space:
     input:
         models=["results/model/{model}/best.keras", *shipped_model()],
         metrics="results/evaluation/{model}/metrics.csv",
-        shards=sorted({str(Path(path).parent) for pair in real_space_patterns() for path in pair}),
+        shards=folders_of(path for pair in real_space_patterns() for path in pair),
     output:
         report=report(
             "results/evaluation/{model}/real_space.md",
