@@ -61,14 +61,27 @@ def test_a_tiff_scan_without_mask_is_filled_from_one_command(tmp_path):
     assert "a 6 px horizontal gap at y = 27-32 and a 6 px vertical gap at x = 32-37 (found in the data)" \
         in result.stderr
     assert "oneDNN" not in result.stderr and "absl" not in result.stderr  # no TensorFlow start-up noise
-    last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"filled {int(mask.sum()):,} voxels with inpainting.keras; window spread median")
-    assert last.endswith(f"wrote {tmp_path / 'filled.cxi'}")
+    filled_line, share_line = result.stdout.strip().splitlines()[-2:]
+    assert filled_line.startswith(f"filled {int(mask.sum()):,} voxels with inpainting.keras; its 68 % interval "
+                                  "beside it; window spread median")
+    assert filled_line.endswith(f"wrote {tmp_path / 'filled.cxi'}")
     filled, filled_mask, spread, attrs = read_filled(tmp_path / "filled.cxi")
     assert np.array_equal(filled_mask, mask) and attrs["inpaint" + "ed_voxels"] == mask.sum()
     assert np.array_equal(filled[~mask], truth[~mask])
     assert gap_pcc(filled, truth, mask) > 0.8
     assert np.all(spread[~mask] == 0) and np.nanmax(spread[mask]) > 0 and np.all(np.nan_to_num(spread) >= 0)
+    share = filled[mask].sum() / filled.sum()
+    assert share_line.startswith(f"the gaps hold {100 * share:.1f} % of the photons (by the fill)")
+    assert "--choose-mode" in share_line
+    with h5py.File(tmp_path / "filled.cxi", "r") as h5:
+        lower, upper = h5["entry_1/data_1/inpainted_lower"][()], h5["entry_1/data_1/inpainted_upper"][()]
+        assert h5["entry_1/data_1/inpainted_lower"].attrs["level"] == pytest.approx(0.68)
+    # (a calibrated interval need not hold the fill: where the model runs low, both bounds lie above it)
+    assert np.all(upper[mask] >= lower[mask]) and np.mean(upper[mask] > lower[mask]) > 0.99
+    assert np.array_equal(lower[~mask], truth[~mask]) and np.array_equal(upper[~mask], truth[~mask])
+    # the shipped model's calibrated interval holds the truth about as often as it says
+    inside = np.mean((truth[mask] >= lower[mask]) & (truth[mask] <= upper[mask]))
+    assert 0.45 < inside < 0.9
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".h5", ".tif"])
@@ -119,7 +132,7 @@ def test_eiger_sentinels_in_an_hdf5_file_are_found(tmp_path, tiny_model_path, ca
 
 def test_help_answers_without_importing_tensorflow():
     code = ("import sys\nfrom braggsynth.cli import main\n"
-            "for command in ('inpaint', 'finetune'):\n"
+            "for command in ('inpaint', 'finetune', 'phase'):\n"
             "    try:\n        main([command, '--help'])\n    except SystemExit as done:\n        assert done.code == 0\n"
             "try:\n    main(['inpaint', 'a.tif', 'b.cxi', '--batch-size', '0'])\nexcept SystemExit as done:\n"
             "    assert done.code == 2\n"
@@ -127,6 +140,7 @@ def test_help_answers_without_importing_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--detector {eiger2m,eiger4m,maxipix}" in result.stdout and "fine-tuned model" in result.stdout
+    assert "--gaps MODE" in result.stdout and "3*(20*ER+180*HIO)+20*ER" in result.stdout
 
 
 def one_line_error(capsys, argv, status=1) -> str:
@@ -255,3 +269,85 @@ def test_an_eiger_scan_with_a_38_px_gap_is_filled_by_the_wide_model_above_biharm
     model_pcc, biharmonic_pcc = gap_pcc(filled, truth, mask), gap_pcc(biharmonic, truth, mask)
     print(f"38 px EIGER gap, PCC: wide model {model_pcc:.4f}, biharmonic {biharmonic_pcc:.4f}")
     assert model_pcc > biharmonic_pcc
+
+
+SHORT = "10*ER+30*HIO+10*ER"
+
+
+def small_scan(tmp_path, gap_px=4):
+    """The 32^3 Bragg peak of a strained box (noiseless counts, 1e5 at the maximum) as .npy, with a stripe
+    of zeros through every frame (found as a gap) unless ``gap_px`` is 0."""
+    z, y, x = np.indices((32, 32, 32)) - 16
+    obj = ((abs(z) < 5) & (abs(y) < 6) & (abs(x) < 4)) * np.exp(0.4j * np.sin(z / 3.0))
+    intensity = np.abs(np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))) ** 2
+    intensity *= 1e5 / intensity.max()
+    if gap_px:
+        intensity[:, :, 16 - gap_px // 2:16 - gap_px // 2 + gap_px] = 0
+    np.save(tmp_path / "scan.npy", intensity.astype(np.float32))
+    return tmp_path / "scan.npy"
+
+
+def test_phase_writes_the_object_its_support_the_errors_and_a_figure(tmp_path):
+    scan = small_scan(tmp_path)
+    result = subprocess.run([BRAGGSYNTH, "phase", str(scan), str(tmp_path / "rec.cxi"), "--gaps", "free", "--starts",
+                             "2", "--sequence", SHORT, "--figure", str(tmp_path / "rec.png")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gap mode free" in result.stdout and "best of 2 start(s)" in result.stdout
+    with h5py.File(tmp_path / "rec.cxi", "r") as h5:
+        obj, support = h5["entry_1/image_1/data"][()], h5["entry_1/image_1/support"][()]
+        process = h5["entry_1/image_1/process_1"]
+        assert obj.dtype == np.complex64 and obj.shape == (32, 32, 32) and support.shape == obj.shape
+        assert np.array_equal(h5["entry_1/image_1/mask"][()], support) and 50 < support.sum() < 32**3 / 4
+        assert process["errors"].shape == (50,) and process["start_errors"].shape == (2,)
+        assert process.attrs["gap_mode"] == "free" and process.attrs["final_error"] == min(process["start_errors"])
+        assert h5["entry_1/data_1/mask"][()].sum() == 32 * 32 * 4
+    assert (tmp_path / "rec.png").stat().st_size > 10_000
+
+
+def test_phase_auto_chooses_between_the_modes_and_says_why(tmp_path, tiny_model_path):
+    scan = small_scan(tmp_path)
+    assert main(["phase", str(scan), str(tmp_path / "rec.cxi"), "--model", tiny_model_path, "--sequence", SHORT,
+                 "--starts", "1"]) == 0
+    with h5py.File(tmp_path / "rec.cxi", "r") as h5:
+        process = h5["entry_1/image_1/process_1"]
+        mode, reason = process.attrs["gap_mode"], process.attrs["gap_mode_reason"]
+    # the tiny model has no calibration: the interval mode is not a candidate
+    assert mode in ("free", "forced") and "amplitude R-factor" in reason and "interval" not in reason
+
+
+def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
+    from braggsynth import uncertainty
+
+    rng = np.random.default_rng(0)
+    fills = rng.random((8, 32, 32, 32)).astype(np.float32)
+    gaps = np.zeros(fills.shape, bool)
+    gaps[..., 14:18] = True
+    calibration = tmp_path / "tiny.calibration.json"
+    uncertainty.write_calibration(uncertainty.calibrate(fills, fills + rng.normal(0, 0.05, fills.shape), gaps),
+                                  calibration)
+    scan = small_scan(tmp_path)
+    assert main(["phase", str(scan), str(tmp_path / "rec.h5"), "--model", tiny_model_path, "--gaps", "interval",
+                 "--calibration", str(calibration), "--sequence", SHORT, "--starts", "1"]) == 0
+    with h5py.File(tmp_path / "rec.h5", "r") as h5:
+        lower, upper = h5["entry_1/data_1/lower_bound"][()], h5["entry_1/data_1/upper_bound"][()]
+        gap = h5["entry_1/data_1/mask"][()].astype(bool)
+    assert np.all(lower[gap] < upper[gap]) and np.all(lower[gap] >= 0)
+
+
+def test_phase_of_a_scan_without_a_gap_says_so(tmp_path, capsys):
+    scan = small_scan(tmp_path, gap_px=0)
+    assert main(["phase", str(scan), str(tmp_path / "rec.cxi"), "--sequence", SHORT, "--starts", "1"]) == 0
+    assert "no gap given or found: phased as it is" in capsys.readouterr().out
+
+
+def test_phase_errors_are_one_line(tmp_path, tiny_model_path, capsys):
+    scan = small_scan(tmp_path)
+    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--sequence", "3*(20*ER+"])
+    assert "algorithm sequence '3*(20*ER+'" in line
+    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--gaps", "interval",
+                                   "--model", tiny_model_path])
+    assert "has no calibration of its intervals" in line
+    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--gpu", "0"], 2)
+    assert "--gpu needs --library torch or cp" in line
+    assert not (tmp_path / "r.cxi").exists()

@@ -93,7 +93,8 @@ def test_the_spread_says_where_overlapping_windows_disagree():
     z, y, x = np.indices(SHAPE)
     volume = np.expm1(2.0 + 0.05 * y - 0.03 * x + 0.01 * z)
     mask = cross()
-    exact, spread = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False, with_spread=True)
+    exact, spread, _, _ = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False,
+                                  with_spread=True)
     plain = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False)
     np.testing.assert_allclose(exact, plain, rtol=1e-5)  # float64 sums with the spread, float32 without
     assert spread.dtype == np.float32 and np.all(spread[~mask] == 0)
@@ -104,7 +105,7 @@ def test_the_spread_says_where_overlapping_windows_disagree():
     def disagreeing_model(batch):  # each window off by its own amount, 0.05 of the normalised range
         return linear_model(batch) + rng.normal(0.0, 0.05, (len(batch), 1, 1, 1))
 
-    _, spread = inpaint(volume, mask, disagreeing_model, patch_size=32, stride=8, progress=False, with_spread=True)
+    spread = inpaint(volume, mask, disagreeing_model, patch_size=32, stride=8, progress=False, with_spread=True).spread
     assert np.array_equal(np.isfinite(spread[mask]), defined)  # NaN exactly where one window fills a voxel
     assert np.nanmedian(spread[mask]) > 0.01
 
@@ -170,3 +171,26 @@ def test_cli_fills_with_the_shipped_model_by_default_and_beats_zero_fill(tmp_pat
     assert model_scores["pcc"][0] > 0.8
     assert model_scores["mae"][0] < zero_scores["mae"][0]
     assert model_scores["ssim"][0] > zero_scores["ssim"][0]
+
+
+def test_calibrated_bounds_hold_the_fill_and_widen_with_the_calibration():
+    from braggsynth import uncertainty
+
+    z, y, x = np.indices(SHAPE)
+    volume = np.expm1(2.0 + 0.05 * y - 0.03 * x + 0.01 * z)
+    mask = cross()
+    rng = np.random.default_rng(1)
+    fills = rng.random((40, 32, 32, 32)).astype(np.float32)
+    gaps = np.zeros(fills.shape, bool)
+    gaps[:, :, :, 13:19] = True
+    narrow = uncertainty.calibrate(fills, fills + rng.normal(0, 0.01, fills.shape), gaps)
+    wide = uncertainty.calibrate(fills, fills + rng.normal(0, 0.1, fills.shape), gaps)
+    found = {name: inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False, calibration=c)
+             for name, c in (("narrow", narrow), ("wide", wide))}
+    plain = inpaint(volume, mask, linear_model, patch_size=32, stride=8, progress=False)
+    for result in found.values():
+        np.testing.assert_allclose(result.filled, plain, rtol=1e-5)
+        assert np.all(result.lower <= result.filled + 1e-6) and np.all(result.upper >= result.filled - 1e-6)
+        assert np.array_equal(result.lower[~mask], volume[~mask]) and np.array_equal(result.upper[~mask], volume[~mask])
+    ratio = {name: np.median(np.log(r.upper[mask] / r.lower[mask])) for name, r in found.items()}
+    assert 5 < ratio["wide"] / ratio["narrow"] < 20

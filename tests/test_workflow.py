@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from braggsynth import io
+from braggsynth.baselines import BASELINES
 from conftest import copy_workflow, scheduled_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -160,19 +161,34 @@ def test_training_and_evaluation_report(finished_run):
     assert "| phasing (gap free) |" in report.split("## Held-out patterns vs counts")[1]
     metrics = (finished_run / "results" / "evaluation" / "all" / "metrics.csv").read_text()
     assert metrics.count("\n") > 8
+    # the model's intervals, calibrated on the validation split, with their coverage of the test split
+    calibration = json.loads((model_dir / "best.calibration.json").read_text())
+    assert calibration["source"].endswith("validation split") and calibration["patches"] > 0
+    assert 0 < calibration["coverage_test"]["0.68"] < calibration["coverage_test"]["0.95"] <= 1
+    assert "`model`: intervals calibrated on" in report
 
 
-def test_real_space_check_phases_every_version_of_a_held_out_pattern(finished_run):
+def test_real_space_check_phases_every_mode_of_a_held_out_pattern(finished_run):
     folder = finished_run / "results" / "evaluation" / "all"
     report = (folder / "real_space.md").read_text()
-    for version in ("gap-free", "gap at zero", "gap free", "model", "phasing (gap free)"):
-        assert f"| {version} | 3 |" in report
+    assert report.startswith("# Real space first") and "| photons in gap |" in report.split("\n\n")[2]
+    versions = ("gap-free", "zero", "free", "forced: model", "interval: model", "auto: model")
+    for version in versions:
+        assert f"| 3 | through | {version} | 2 |" in report
+    assert "| phasing (gap free) |" in report and "amplitude R" in report
     rows = list(csv.DictReader((folder / "real_space.csv").open()))
-    assert len(rows) == 2 * 5  # two starts of five versions (no shipped model for 16^3 patches)
-    assert {row["start"] for row in rows} == {"0", "1"}
+    # two starts of six versions and of the recommended one (no shipped model for 16^3 patches, one baseline)
+    assert len(rows) == 2 * 7 and {row["start"] for row in rows} == {"0", "1"}
+    found = {row["version"] for row in rows}
+    (baseline,) = found - set(versions)  # the run's best baseline, forced
+    assert set(versions) <= found and baseline.removeprefix("forced: ") in BASELINES
+    auto = [row for row in rows if row["version"] == "auto: model"]
+    assert auto[0]["mode"] in ("free", "interval", "forced") and "amplitude R-factor" in auto[0]["choice"]
     scores = {row["version"]: float(row["modulus_pcc"]) for row in rows if row["start"] == "0"}
     assert all(-1 <= value <= 1 for value in scores.values()) and scores["gap-free"] > 0.5
+    assert 0 < float(rows[0]["photon_share"]) < 1
     assert (folder / "real_space.png").stat().st_size > 20_000
+    assert (folder / "real_space_errors.png").stat().st_size > 10_000
 
 
 def test_inpaint_cli_fills_a_recording_and_keeps_measured_voxels(finished_run, tmp_path):

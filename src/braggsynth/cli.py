@@ -3,8 +3,11 @@
 ``braggsynth inpaint SCAN OUTPUT``: fill the detector gaps of a rocking scan
 (the mask from ``--mask FILE``, ``--detector NAME --roi Y0 X0``, the file's
 own mask, or found in the data) with the shipped model for its widest gap, or
-``--model``.  ``braggsynth finetune SCAN OUT.keras``: fine-tune the model on
-the scan itself.  ``braggsynth --version``.
+``--model``.  ``braggsynth phase SCAN OUT.cxi``: phase retrieval of the scan
+with cohere-core, its gaps found the same way and held in a mode (zero, free,
+forced to the model's fill, inside its calibrated interval, or chosen per
+scan).  ``braggsynth finetune SCAN OUT.keras``: fine-tune the model on the
+scan itself.  ``braggsynth --version``.
 
 Parsing and argument errors never import the deep-learning stack, so
 ``--help`` answers at once.  Every error is one line on stderr and exit
@@ -109,6 +112,55 @@ def inpaint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gap-as-mask", action="store_true",
                         help="also write the filled voxels as entry_1/data_1/mask (phasing programs then ignore "
                              "the inpainted values there)")
+    _interval_arguments(parser)
+    parser.add_argument("--choose-mode", action="store_true",
+                        help="also choose, as braggsynth phase --gaps auto does, whether phasing should force the "
+                             "fill, keep it in its interval or leave the gaps free (three phasings of the --crop "
+                             "cube around the maximum: about a minute at 64^3 on 2 cores)")
+    parser.add_argument("--crop", type=_positive_int, default=64, metavar="N",
+                        help="side of the cube around the maximum that --choose-mode phases (default 64)")
+    return parser
+
+
+def _interval_arguments(parser) -> None:
+    from .uncertainty import LEVELS
+
+    parser.add_argument("--interval-level", type=float, choices=sorted(LEVELS), default=0.68,
+                        help="level of the fill's calibrated interval (default 0.68)")
+    parser.add_argument("--calibration", metavar="FILE",
+                        help="the model's calibrated intervals (JSON; default: beside the model, NAME.calibration.json)")
+
+
+def phase_parser() -> argparse.ArgumentParser:
+    from .phasing import DEFAULT_SEQUENCE
+    from .reconstruction import CANDIDATES, HOLDOUT_PX, MODES
+
+    parser = _command_parser(
+        "braggsynth phase",
+        "Phase retrieval of a rocking scan with cohere-core (ER, HIO, shrink-wrap), its detector gaps held in a "
+        "mode; write the object, its support, the intensity used and the errors as CXI.",
+        "CXI file to write (.cxi or .h5; never the scan itself)")
+    parser.add_argument("--gaps", choices=MODES, default="auto", metavar="MODE",
+                        help="what the modulus step does in the gaps: zero (forced to 0, as plain cohere), free (left "
+                             "free, as PyNX), forced (forced to the model's fill), interval (kept inside the fill's "
+                             f"calibrated interval), auto (default: the one of {', '.join(CANDIDATES)} whose "
+                             f"reconstruction best predicts measured pixels hidden {HOLDOUT_PX} px around the gaps)")
+    parser.add_argument("--starts", type=_positive_int, default=3,
+                        help="random starts; the one with the lowest final modulus error is kept (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    parser.add_argument("--sequence", default=DEFAULT_SEQUENCE,
+                        help=f"cohere algorithm sequence (default {DEFAULT_SEQUENCE}, shrink-wrap every iteration)")
+    parser.add_argument("--shrink-wrap-threshold", type=_positive_float, default=0.1,
+                        help="shrink-wrap threshold, of the blurred modulus' maximum (default 0.1)")
+    parser.add_argument("--crop", type=_positive_int, metavar="N",
+                        help="phase the N^3 cube around the intensity maximum (default: the whole scan)")
+    _interval_arguments(parser)
+    parser.add_argument("--library", choices=("np", "torch", "cp"), default="np",
+                        help="cohere's array library: numpy on the CPU (default), torch or cupy on a GPU")
+    parser.add_argument("--gpu", type=int, default=-1, metavar="ID", help="GPU id with torch or cp (default: CPU)")
+    parser.add_argument("--threads", type=_positive_int, default=os.cpu_count() or 1,
+                        help="FFT threads on the CPU (default: all cores)")
+    parser.add_argument("--figure", metavar="PNG", help="also draw central modulus and phase slices")
     return parser
 
 
@@ -141,6 +193,20 @@ def _check_arguments(parser, args) -> None:
         parser.error("give the gaps with --mask or with --detector, not both")
     if args.model is not None:
         _check_model_file(args.model)
+    if getattr(args, "sequence", None) is not None:
+        from .phasing import iterations
+
+        iterations(args.sequence)
+        if args.library != "np":
+            import importlib.util
+
+            module = {"torch": "torch", "cp": "cupy"}[args.library]
+            if importlib.util.find_spec(module) is None:
+                raise CommandError(f"--library {args.library}: {module} is not installed")
+        if args.gpu >= 0 and args.library == "np":
+            parser.error("--gpu needs --library torch or cp")
+        if args.figure is not None and Path(args.figure).suffix.lower() != ".png":
+            raise CommandError(f"{args.figure}: the figure must end in .png")
 
 
 def _check_model_file(path) -> None:
@@ -163,20 +229,20 @@ def _check_output(output, scan, suffixes, what: str) -> None:
         raise CommandError(f"{output}: folder {output.parent} does not exist")
 
 
-def _read_scan(args):
+def _read_scan(args, require_gap: bool = True):
     from .scans import read_scan
 
     return read_scan(args.scan, key=args.key, mask_path=args.mask, mask_key=args.mask_key,
-                     detector=args.detector, roi=args.roi)
+                     detector=args.detector, roi=args.roi, require_gap=require_gap)
 
 
-def _model_path(args, scan) -> Path:
+def _model_path(args, mask) -> Path:
     from .gaps import gap_width_px
     from .models import shipped_model_for
 
     if args.model is not None:
         return Path(args.model)
-    path = shipped_model_for(gap_width_px(scan.mask))
+    path = shipped_model_for(gap_width_px(mask))
     if not path.is_file():
         raise CommandError(f"{path}: the shipped model is missing from this installation; give --model")
     return path
@@ -222,27 +288,121 @@ def _load(path, debug: bool = False):
 def inpaint_command(args) -> int:
     import numpy as np
 
-    from . import io
+    from . import io, reconstruction
     from .inpaint import inpaint
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args)
     print(f"{scan.where}: {scan.describe()}", file=sys.stderr)
-    model_path = _model_path(args, scan)
-    filled, spread = inpaint(scan.intensity, scan.mask, _load(model_path, args.debug), stride=args.stride,
-                             batch_size=args.batch_size, with_spread=True)
+    model_path = _model_path(args, scan.mask)
+    calibration = _calibration(args, model_path)
+    model = _load(model_path, args.debug)
+    filled, spread, lower, upper = inpaint(scan.intensity, scan.mask, model, stride=args.stride,
+                                           batch_size=args.batch_size, with_spread=True, calibration=calibration,
+                                           interval_level=args.interval_level)
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
-                            "model": str(model_path), "stride": args.stride})
+                            "model": str(model_path), "stride": args.stride,
+                            "calibration": None if calibration is None else calibration.get("source", ""),
+                            "interval_level": args.interval_level})
     io.write_inpainted(args.output, filled, scan.mask, model_path=model_path, gap_as_mask=args.gap_as_mask,
-                       record=record, spread=spread)
+                       record=record, spread=spread, bounds=None if lower is None else (lower, upper),
+                       interval_level=args.interval_level)
     values = spread[scan.mask]
     single = float(np.mean(np.isnan(values)))
     values = values[np.isfinite(values)]
     summary = (f"window spread median {np.median(values):.3f}, 99th percentile {np.percentile(values, 99):.3f} in "
                f"log(I + 1) ({100 * single:.0f} % of the voxels in one window: no spread)" if values.size
                else "every voxel in one window: no spread")
-    print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}; {summary}; wrote {args.output}")
+    bounds = (f"; its {100 * args.interval_level:.0f} % interval beside it" if lower is not None
+              else f"; no interval ({model_path.with_suffix('.calibration.json').name} not found)")
+    print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}{bounds}; {summary}; wrote {args.output}")
+    share = reconstruction.gap_photon_share(filled, scan.mask)
+    print(f"the gaps hold {100 * share:.1f} % of the photons (by the fill); "
+          + _mode_advice(args, scan, model, calibration))
+    return 0
+
+
+def _mode_advice(args, scan, model, calibration) -> str:
+    """What ``braggsynth phase --gaps auto`` would choose for the scan (with --choose-mode), or how to ask."""
+    if not args.choose_mode:
+        return ("narrow gaps on bright peaks phase best left free, wide or photon-starved ones filled: "
+                "--choose-mode (or braggsynth phase --gaps auto) chooses for this scan")
+    import scipy.fft
+
+    from . import reconstruction
+    from .evaluate import _window, peak_position
+
+    window = tuple(_window(c, args.crop, n) for c, n in zip(peak_position(scan.intensity), scan.intensity.shape))
+    if not scan.mask[window].any():
+        return f"no gap in the {args.crop}^3 cube around the maximum: braggsynth phase --crop {args.crop} needs no fill"
+    with scipy.fft.set_workers(os.cpu_count() or 1):
+        choice = reconstruction.choose_mode(scan.intensity[window], scan.mask[window],
+                                            reconstruction.model_fill(model, calibration, args.interval_level),
+                                            progress=True)
+    return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}"
+
+
+def _calibration(args, model_path):
+    """The model's calibration (``--calibration``, else NAME.calibration.json beside the model), or None."""
+    from .uncertainty import read_calibration
+
+    path = Path(args.calibration) if args.calibration else model_path.with_suffix(".calibration.json")
+    if args.calibration and not path.is_file():
+        raise CommandError(f"{path}: no such calibration file")
+    return read_calibration(path) if path.is_file() else None
+
+
+def phase_command(args) -> int:
+    import numpy as np
+    import scipy.fft
+
+    from . import io, phasing, reconstruction
+    from .evaluate import _window, peak_position
+
+    _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
+    scan = _read_scan(args, require_gap=False)
+    intensity, gap, window = scan.intensity, scan.mask, None
+    if args.crop is not None:
+        window = tuple(_window(c, args.crop, n) for c, n in zip(peak_position(intensity), intensity.shape))
+        intensity, gap = intensity[window], gap[window]
+    print(f"{scan.where}: {scan.describe()}" + (f"; phasing {intensity.shape} around the maximum" if window else ""),
+          file=sys.stderr)
+    fill_function, model_path, calibration = None, None, None
+    if gap.any() and args.gaps in ("forced", "interval", "auto"):
+        model_path = _model_path(args, gap)
+        calibration = _calibration(args, model_path)
+        if args.gaps == "interval" and calibration is None:
+            raise CommandError(f"{model_path}: has no calibration of its intervals for --gaps interval; give "
+                               f"--calibration FILE")
+        fill_function = reconstruction.model_fill(_load(model_path, args.debug), calibration, args.interval_level)
+    options = {"sequence": args.sequence, "shrink_wrap_threshold": args.shrink_wrap_threshold,
+               "library": args.library, "device": args.gpu}
+    with scipy.fft.set_workers(args.threads):
+        best, found, choice, fill = reconstruction.reconstruct(
+            intensity, gap, mode=args.gaps, fill_function=fill_function, starts=args.starts, seed=args.seed,
+            progress=True, **options)
+    used = np.where(gap, fill.filled if choice.mode == "forced" else 0.0, intensity)
+    lower, upper = (fill.lower, fill.upper) if choice.mode == "interval" else (None, None)
+    reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
+    share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
+    record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
+                            "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
+                            "crop": None if window is None else [[s.start, s.stop] for s in window],
+                            "gaps": args.gaps, "model": None if model_path is None else str(model_path),
+                            "interval_level": args.interval_level, "starts": args.starts, "seed": args.seed,
+                            **options, "gap_photon_share": share})
+    io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
+                            errors=best.errors, start_errors=[r.error for r in found], lower=lower, upper=upper,
+                            record=record)
+    if args.figure:
+        from .figures import real_space_slices
+
+        real_space_slices({f"gaps {choice.mode}": best.obj}, args.figure,
+                          title=f"{Path(args.scan).name}: gaps {choice.mode}, error {best.error:.4f}")
+    print(f"gap mode {reason}; the gap holds {100 * share:.1f} % of the photons (by the reconstruction); modulus "
+          f"error {best.error:.4f} after {best.errors.size} iterations, best of {len(found)} start(s) "
+          f"({', '.join(f'{r.error:.4f}' for r in found)}); wrote {args.output}")
     return 0
 
 
@@ -255,7 +415,7 @@ def finetune_command(args) -> int:
         raise CommandError(f"{args.output}: is the model to fine-tune; write the result to another file")
     scan = _read_scan(args)
     print(f"{scan.where}: {scan.describe()}", file=sys.stderr)
-    model_path = _model_path(args, scan)
+    model_path = _model_path(args, scan.mask)
     result = finetune.finetune(_load(model_path, args.debug), scan.intensity, scan.mask, steps=args.steps,
                                batch_size=args.batch_size, learning_rate=args.learning_rate, windows=args.windows,
                                held_back=args.held_back, seed=args.seed)
@@ -268,6 +428,7 @@ def finetune_command(args) -> int:
 
 COMMANDS = {
     "inpaint": (inpaint_parser, inpaint_command, "fill the detector gaps of a rocking scan with a trained model"),
+    "phase": (phase_parser, phase_command, "phase a rocking scan with cohere-core, its gaps free, filled or chosen"),
     "finetune": (finetune_parser, finetune_command, "fine-tune the inpainting model on a scan itself"),
 }
 

@@ -19,6 +19,9 @@ normalised log(I + 1) space):
   gap through each crop's centre, PCC per crop averaged in 20 bins of the
   crops' mean log(I + 1), so our numbers sit beside their published ones.
 
+:func:`calibrate_intervals` measures a model's intervals on the validation
+split (:mod:`braggsynth.uncertainty`) and their coverage on the test split.
+
 Methods are the models given by name (e.g. ``model``: trained in this run,
 ``shipped``: the package's) and :data:`braggsynth.baselines.BASELINES`.
 """
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import baselines, io, measured, metrics, patches
+from . import baselines, io, measured, metrics, patches, uncertainty
 from .baselines import BASELINES
 from .detector import gap_planes
 from .metrics import METRICS
@@ -134,6 +137,35 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
             for row in summarise(scores[truth], widths, seconds, f"{split} patches vs {truth}")]
 
 
+def split_fills(dataset_path, model, *, split: str, batch_size: int = 64, max_patches: int | None = None):
+    """(fills, truths, gaps) of a split's patches, (b, n, n, n): the model's fill and the counts, both
+    normalised (:func:`braggsynth.patches.normalise`), and the gap masks."""
+    from .training import PatchBatches
+
+    data = PatchBatches(dataset_path, split, batch_size)
+    total = data.indices.size if max_patches is None else min(int(max_patches), data.indices.size)
+    found = ([], [], [])
+    try:
+        for first in range(0, total, batch_size):
+            inputs, masks, counts = data.read(data.indices[first:min(first + batch_size, total)])
+            for collected, values in zip(found, (fill_batch("model", inputs, masks, {"model": model}), counts, masks)):
+                collected.append(values)
+    finally:
+        data.close()
+    return tuple(np.concatenate(values) for values in found)
+
+
+def calibrate_intervals(dataset_path, model, *, max_patches: int | None = None) -> dict:
+    """The model's calibration on the validation split, with ``coverage_test``: the share of the test
+    split's gap voxels inside each interval (:func:`braggsynth.uncertainty.coverage`)."""
+    calibration = uncertainty.calibrate(*split_fills(dataset_path, model, split="validation", max_patches=max_patches),
+                                        source=f"{Path(dataset_path).name}, validation split")
+    test = split_fills(dataset_path, model, split="test", max_patches=max_patches)
+    calibration["coverage_test"] = {str(level): value for level, value in uncertainty.coverage(calibration, *test).items()}
+    calibration["test_patches"] = int(len(test[0]))
+    return calibration
+
+
 def _fill_volume(method, gapped, mask, models, *, stride, batch_size, progress):
     """Intensity (photons) with the gap filled by a model (window by window), a baseline (in log space), or
     phase retrieval with the gap left free (:data:`braggsynth.phasing.GAP_FILL`)."""
@@ -166,7 +198,7 @@ def evaluate_volumes(volumes, models: dict, *, baselines=BASELINES, stride: int 
     baselines, stride, batch_size, progress : as in :func:`evaluate_patches`
         and :func:`braggsynth.inpaint.inpaint`.
     phasing_fill : also score the fill of phase retrieval with the gap left free
-        (:data:`braggsynth.phasing.GAP_FILL`; cohere-core, 200 iterations per volume).
+        (:data:`braggsynth.phasing.GAP_FILL`; cohere-core, :data:`braggsynth.phasing.DEFAULT_SEQUENCE`).
 
     Returns
     -------
@@ -481,7 +513,8 @@ def write_report(markdown_path, csv_path, figure_path=None, *, rows=(), example=
 def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_files=(), max_patches=None,
              stride: int | None = None, gap_widths=None, offsets_px=(-6, 0, 6), crops: int = 1000,
              seed: int = 0, wide_models: dict | None = None, wide_gap_widths=(38, 41),
-             measured_gap_widths=(3, 6, 9, 12), phasing_fill: bool = False, progress: bool = True) -> list[dict]:
+             measured_gap_widths=(3, 6, 9, 12), phasing_fill: bool = False, calibrations: dict | None = None,
+             progress: bool = True) -> list[dict]:
     """Run every protocol and write ``report.md``, ``metrics.csv`` and ``slices.png`` to ``output_dir``.
 
     Parameters
@@ -501,6 +534,8 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
         ``wide_gap_widths`` (none: skipped).
     phasing_fill : also score, on the held-out ``simulated`` patterns, the fill of phase retrieval
         with the gap left free (:func:`evaluate_volumes`).
+    calibrations : dict model name -> JSON path: calibrate those models' intervals
+        (:func:`calibrate_intervals`), write them there and report their coverage.
 
     Returns
     -------
@@ -546,10 +581,20 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
              f"`crops <file>`: the protocol of Masto et al. (2024) on that half: {crops} random {crop_size}^3 crops "
              "per width scaled to a maximum of 1e5 photons, a vertical gap through the centre, PCC averaged in 20 "
              "bins of mean log(I + 1) (their published figures: 0.9886 / 0.9767 / 0.9549 / 0.9463)."]
+    for name, path in (calibrations or {}).items():
+        calibration = calibrate_intervals(dataset_path, models[name], max_patches=max_patches)
+        uncertainty.write_calibration(calibration, path)
+        coverage = calibration["coverage_test"]
+        notes.append(f"`{name}`: intervals calibrated on {calibration['patches']} validation patches "
+                     f"(:mod:`braggsynth.uncertainty`) hold the counts of {100 * coverage['0.68']:.1f} % of the "
+                     f"{calibration['test_patches']} test patches' gap voxels at 68 % and {100 * coverage['0.95']:.1f} "
+                     "% at 95 %.")
     if phasing_fill and simulated:
+        from .phasing import DEFAULT_SEQUENCE, iterations
+
         notes.append(f"`{GAP_FILL}`: the held-out patterns phased with cohere-core (ER and HIO with shrink-wrap, "
-                     "200 iterations) with their gap pixels left free; the reconstruction's |F|^2, scaled to the "
-                     "measured pixels, fills the gap.")
+                     f"{iterations(DEFAULT_SEQUENCE)} iterations) with their gap pixels left free; the "
+                     "reconstruction's |F|^2, scaled to the measured pixels, fills the gap.")
     if wide_models and wide_gap_widths:
         notes.append("`... (wide gaps)`: EIGER-like module gaps of " + " and ".join(map(str, wide_gap_widths))
                      + " px (a band of rows through the peak, offset up to 8 px) filled by "

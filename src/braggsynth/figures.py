@@ -251,3 +251,18 @@ def real_space_slices(objects: dict, path, *, title: str = "", support_threshold
     if title:
         fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def error_curves(curves: dict, path, *, title: str = "") -> None:
+    """The modulus error against iteration (log scale) of each named reconstruction, one line each: whether
+    every version has converged before two are compared."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, errors in curves.items():
+        ax.semilogy(np.arange(1, len(errors) + 1), errors, label=name, lw=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("modulus error")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)

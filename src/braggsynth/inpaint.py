@@ -40,11 +40,12 @@ from __future__ import annotations
 import itertools
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import io, patches
+from . import io, patches, uncertainty
 from .gaps import MIN_PLANE_FRACTION, gap_stripes
 
 log = logging.getLogger("braggsynth.inpaint")
@@ -154,8 +155,18 @@ def _whole_stripes(corner, stripes, patch_size: int, shape) -> np.ndarray:
     return factor
 
 
+class Inpainted(NamedTuple):
+    """:func:`inpaint`'s result when more than the fill is asked for (absent parts are None)."""
+
+    filled: np.ndarray
+    spread: np.ndarray | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+
+
 def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: int | None = None,
-            batch_size: int = 32, progress: bool = True, with_spread: bool = False):
+            batch_size: int = 32, progress: bool = True, with_spread: bool = False, calibration: dict | None = None,
+            interval_level: float = 0.68):
     """Fill the gap voxels of a 3D intensity with the patch model.
 
     Parameters
@@ -176,17 +187,23 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     batch_size : int, windows per model call (>= 1).
     progress : bool, show a progress bar.
     with_spread : bool, also return the spread of the window predictions.
+    calibration : dict of :func:`braggsynth.uncertainty.read_calibration`: also return the interval of
+        level ``interval_level`` (0.68 or 0.95) around the fill, blended window by window like the fill.
 
     Returns
     -------
     filled : (z, y, x) array of the volume's dtype (float32 for integer
         volumes): the volume with its gap voxels replaced by the blended
         predictions (module docstring); every other voxel is bit-for-bit the
-        input's.
+        input's. With ``with_spread`` or ``calibration``, an :class:`Inpainted`
+        of it and:
     spread : only with ``with_spread``, float32 (z, y, x): in each gap voxel
         the weighted standard deviation, in log(I + 1), of the predictions of
         the windows blended there (how much overlapping windows disagree);
         NaN in a gap voxel that only one window fills, 0 outside the gap.
+    lower, upper : only with ``calibration``, float64 (z, y, x) photons: the
+        calibrated interval of each gap voxel (:mod:`braggsynth.uncertainty`),
+        equal to the volume outside the gap.
     """
     volume = np.asarray(volume)
     gap_mask = np.asarray(gap_mask, dtype=bool)
@@ -204,8 +221,12 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         patch_size = patch_size_of(model)
     dtype = volume.dtype if np.issubdtype(volume.dtype, np.floating) else np.dtype(np.float32)
     result = volume.astype(dtype, copy=True)
+    extras = with_spread or calibration is not None
     if not gap_mask.any():
-        return (result, np.zeros(volume.shape, dtype=np.float32)) if with_spread else result
+        if not extras:
+            return result
+        same = volume.astype(np.float64) if calibration is not None else None
+        return Inpainted(result, np.zeros(volume.shape, dtype=np.float32) if with_spread else None, same, same)
 
     # Pad short axes with unmeasured voxels (seen as gap by the model, never written back).
     pad = [(0, max(patch_size - n, 0)) for n in volume.shape]
@@ -216,10 +237,12 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     stripes = gap_stripes(to_fill)
     weight = blending_weight(patch_size)
     # Sums over the windows that hold the voxel's stripes whole, and over all windows (the fallback), of the
-    # weight, weight x log(I + 1) and weight x log(I + 1)^2, and the windows counted; float32 keeps log(I + 1)
-    # to 1e-7 relative and halves the memory of large volumes, float64 keeps the spread's variance exact.
-    sums_dtype = np.float64 if with_spread else np.float32
-    trusted_sums, any_sums = ([np.zeros(work.shape, dtype=sums_dtype) for _ in range(3)] for _ in range(2))
+    # weight, weight x log(I + 1) (and of its square, and of the interval's bounds in log(I + 1), when asked),
+    # and the windows counted; float32 keeps log(I + 1) to 1e-7 relative and halves the memory of large
+    # volumes, float64 keeps the spread's variance exact.
+    names = ["weight", "log"] + (["square"] if with_spread else []) + (["lower", "upper"] if calibration else [])
+    sums_dtype = np.float64 if extras else np.float32
+    trusted_sums, any_sums = ({name: np.zeros(work.shape, dtype=sums_dtype) for name in names} for _ in range(2))
     trusted_windows, any_windows = (np.zeros(work.shape, dtype=np.int16) for _ in range(2))
     bar = tqdm(total=len(corners), unit="window", desc="inpainting", disable=not progress)
     for first in range(0, len(corners), batch_size):
@@ -235,32 +258,44 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
                 raise ValueError(f"window at corner {tuple(int(c) for c in batch[i])}: {error}") from None
             bounds.append(window_bounds)
         filled = fill_patches(model, windows, masks, batch_size=batch_size)
-        for corner, box, prediction, (low, high) in zip(batch, boxes, filled, bounds):
-            logged = np.log1p(patches.denormalise(prediction, low, high))
+        for corner, box, mask, prediction, (low, high) in zip(batch, boxes, masks, filled, bounds):
+            values = {"log": np.log1p(patches.denormalise(prediction, low, high))}
+            if with_spread:
+                values["square"] = values["log"] ** 2
+            if calibration is not None:
+                below, above = uncertainty.offsets(calibration, uncertainty.gap_depth(mask), prediction,
+                                                   interval_level)
+                values["lower"] = np.log1p(patches.denormalise(prediction + below, low, high))
+                values["upper"] = np.log1p(patches.denormalise(prediction + above, low, high))
             whole = _whole_stripes(corner, stripes, patch_size, work.shape)
             for sums, counted, w in ((trusted_sums, trusted_windows, weight * whole), (any_sums, any_windows, weight)):
-                sums[0][box] += w
-                sums[1][box] += w * logged
-                if with_spread:
-                    sums[2][box] += w * logged**2
+                sums["weight"][box] += w
+                for name, value in values.items():
+                    sums[name][box] += w * value
                 counted[box] += w > 0
         bar.update(len(batch))
     bar.close()
     crop = tuple(slice(0, n) for n in volume.shape)
-    weight_sum, log_sum, square_sum = (sums[crop][gap_mask].astype(np.float64) for sums in trusted_sums)
+    found = {name: sums[crop][gap_mask].astype(np.float64) for name, sums in trusted_sums.items()}
     counted = trusted_windows[crop][gap_mask]
-    fallback = weight_sum == 0
+    fallback = found["weight"] == 0
     if fallback.any():
-        any_weight, any_log, any_square = (sums[crop][gap_mask][fallback].astype(np.float64) for sums in any_sums)
-        weight_sum[fallback], log_sum[fallback], square_sum[fallback] = any_weight, any_log, any_square
+        for name, sums in any_sums.items():
+            found[name][fallback] = sums[crop][gap_mask][fallback]
         counted[fallback] = any_windows[crop][gap_mask][fallback]
-    mean_log = log_sum / weight_sum
-    result[gap_mask] = np.expm1(mean_log).astype(dtype)
+    mean = {name: found[name] / found["weight"] for name in names[1:]}
+    result[gap_mask] = np.expm1(mean["log"]).astype(dtype)
     if not np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True):
         raise RuntimeError("inpaint changed measured voxels")
-    if not with_spread:
+    if not extras:
         return result
-    spread = np.zeros(volume.shape, dtype=np.float32)
-    deviation = np.sqrt(np.maximum(square_sum / weight_sum - mean_log**2, 0.0))
-    spread[gap_mask] = np.where(counted >= 2, deviation, np.nan)
-    return result, spread
+    spread = lower = upper = None
+    if with_spread:
+        spread = np.zeros(volume.shape, dtype=np.float32)
+        deviation = np.sqrt(np.maximum(mean["square"] - mean["log"] ** 2, 0.0))
+        spread[gap_mask] = np.where(counted >= 2, deviation, np.nan)
+    if calibration is not None:
+        lower, upper = volume.astype(np.float64), volume.astype(np.float64)
+        lower[gap_mask] = np.clip(np.expm1(mean["lower"]), 0.0, None)
+        upper[gap_mask] = np.maximum(np.expm1(mean["upper"]), lower[gap_mask])
+    return Inpainted(result, spread, lower, upper)

@@ -610,7 +610,7 @@ def read_shard_info(path) -> dict:
 
 
 def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mask: bool = False,
-                    record: dict | None = None, spread=None) -> None:
+                    record: dict | None = None, spread=None, bounds=None, interval_level: float = 0.68) -> None:
     """Write an inpainted 3D intensity the way CXI files are laid out.
 
     Layout: ``cxi_version`` = 150; ``entry_1/data_1/data`` float32 (z, y, x)
@@ -619,7 +619,9 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
     filled by the model; ``entry_1/data_1/inpainting_spread`` float32 (z, y, x)
     when ``spread`` is given: the spread of the window predictions in
     log(I + 1) (:func:`braggsynth.inpaint.inpaint`), NaN where one window
-    filled the voxel, 0 outside the gap; attributes on ``entry_1/data_1``: ``inpainted``
+    filled the voxel, 0 outside the gap; ``entry_1/data_1/inpainted_lower`` and ``inpainted_upper`` float32
+    (z, y, x) photons when ``bounds`` (lower, upper) is given: the fill's calibrated interval of level
+    ``interval_level`` (attribute ``level``), the measured value outside the gap; attributes on ``entry_1/data_1``: ``inpainted``
     (True), ``inpainting_model`` (path), ``inpainted_voxels``; ``provenance``
     (JSON) on ``entry_1`` when ``record`` is given.
 
@@ -643,3 +645,48 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
             spread_data = data.create_dataset("inpainting_spread", data=np.asarray(spread, dtype=np.float32),
                                               chunks=True, compression="gzip", compression_opts=4)
             spread_data.attrs["units"] = "log(I + 1)"
+        for name, bound in zip(("inpainted_lower", "inpainted_upper"), bounds or ()):
+            check_volume(bound, filled_mask, volume_name=name, mask_name="filled_mask")
+            bound_data = data.create_dataset(name, data=np.asarray(bound, dtype=np.float32), chunks=True,
+                                             compression="gzip", compression_opts=4)
+            bound_data.attrs["units"] = "photons"
+            bound_data.attrs["level"] = float(interval_level)
+
+
+def write_reconstruction(path, obj, support, intensity, gap, *, mode: str, reason: str, errors, start_errors,
+                         lower=None, upper=None, record: dict | None = None) -> None:
+    """Write a phase retrieval's result the way PyNX writes its reconstructions (CXI).
+
+    Layout: ``entry_1/image_1/data`` complex64 (z, y, x) object, centred (modulus: electron density up to a
+    scale; phase: radians); ``entry_1/image_1/support`` uint8 (1 inside), also linked as
+    ``entry_1/image_1/mask``; ``entry_1/data_1/data`` float32 (z, y, x) the intensity phased against
+    (photons: the measured pixels, and in a forced gap its fill; 0 in a free gap), ``entry_1/data_1/mask``
+    uint8, 1 in the gap; for the ``interval`` mode ``entry_1/data_1/lower_bound`` and ``upper_bound``,
+    the gap's intensity bounds (photons); ``entry_1/image_1/process_1``: ``errors`` float64, the modulus
+    error after every iteration of the kept start, ``start_errors`` the final error of every start, and
+    attributes ``gap_mode``, ``gap_mode_reason`` and ``final_error``; ``provenance`` (JSON) on ``entry_1``.
+    """
+    obj, support = np.asarray(obj), np.asarray(support, dtype=bool)
+    check_volume(np.abs(obj), support, volume_name="object", mask_name="support")
+    with atomic_h5(path) as h5:
+        entry = _write_cxi_entry(h5, intensity, gap, record)
+        image = entry.create_group("image_1")
+        image.attrs["NX_class"] = "NXdata"
+        image.attrs["signal"] = "data"
+        image.create_dataset("data", data=obj.astype(np.complex64), chunks=True, compression="gzip",
+                             compression_opts=4)
+        image.create_dataset("support", data=support.astype(np.uint8), chunks=True, compression="gzip",
+                             compression_opts=4)
+        image["mask"] = h5py.SoftLink(image["support"].name)
+        if lower is not None:
+            for name, bound in (("lower_bound", lower), ("upper_bound", upper)):
+                dataset = entry["data_1"].create_dataset(name, data=np.asarray(bound, dtype=np.float32), chunks=True,
+                                                         compression="gzip", compression_opts=4)
+                dataset.attrs["units"] = "photons"
+        process = image.create_group("process_1")
+        process.attrs["NX_class"] = "NXprocess"
+        process.create_dataset("errors", data=np.asarray(errors, dtype=np.float64))
+        process.create_dataset("start_errors", data=np.asarray(start_errors, dtype=np.float64))
+        process.attrs["gap_mode"] = mode
+        process.attrs["gap_mode_reason"] = reason
+        process.attrs["final_error"] = float(np.asarray(errors)[-1])

@@ -1,16 +1,19 @@
-"""Phase retrieval of a Bragg peak with cohere-core (ER and HIO with shrink-wrap), the measured pixels
-forced to the data and the unmeasured ones (a detector gap) either forced too or left free.
+"""Phase retrieval of a Bragg peak with cohere-core (ER and HIO with shrink-wrap), every pixel's amplitude
+kept inside bounds: the measured pixels forced to the data, the unmeasured ones (a detector gap) free,
+forced to a value, or kept inside an interval.
 
 cohere-core 4.5.4 (the APS library, PyPI ``cohere-core``) builds on files and a parameter dict: its
 ``Rec`` reads the amplitudes from a ``.npy`` file, runs the configured ``algorithm_sequence`` and
 exposes the object. Two things this module adds, in a small subclass:
 
-- *free pixels*: cohere's modulus step sets every pixel's amplitude to the data; here pixels marked
-  unknown keep the amplitude of the current estimate (the modulus constraint of the measured pixels
-  only, as PyNX does with a mask);
+- *bounded pixels*: cohere's modulus step sets every pixel's amplitude to the data; here the pixels marked
+  unknown get the estimate's amplitude |F| clipped to [sqrt(lower), sqrt(upper)] of their intensity bounds.
+  Bounds (0, inf) leave a pixel free (the modulus constraint of the measured pixels only, as PyNX does with
+  a mask), equal bounds force it (a fill), others keep it in an interval (as PyNX's
+  ``confidence_interval_factor_mask`` keeps its interpolated pixels);
 - *a seeded start*: cohere draws its random start from numpy's global generator reseeded from the
   clock; here the start comes from ``numpy.random.default_rng(seed)``, and it is scaled so that its
-  transform matches the data over the measured pixels (else free pixels keep an absurd scale).
+  transform matches the data over the pinned pixels (else free pixels keep an absurd scale).
 
 Arrays are (z, y, x); the object is returned with its origin at the array centre (fftshifted), in
 cohere's convention for the direction of the transform.
@@ -22,61 +25,131 @@ import contextlib
 import io as _io
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-#: ER and HIO with shrink-wrap every 10 iterations (Gaussian sigma 1, threshold 0.1), ending in ER.
-DEFAULT_SEQUENCE = "1*(20*ER+60*HIO)+1*(20*ER+60*HIO)+40*ER"
+#: cohere's recipe for its example scan: 620 iterations, ER and HIO, shrink-wrap every iteration
+#: (Gaussian sigma 1, threshold 0.1) — at least 600 iterations, as PyNX's and cohere's usual recipes run.
+DEFAULT_SEQUENCE = "3*(20*ER+180*HIO)+20*ER"
+#: Shrink-wrap trigger step of the default recipe (iterations).
+DEFAULT_SHRINK_WRAP_EVERY = 1
+
+
+def iterations(sequence: str) -> int:
+    """Number of iterations of a cohere ``algorithm_sequence`` such as ``3*(20*ER+180*HIO)+20*ER``.
+
+    Raises ValueError, naming the sequence, when it is not sums of ``N*ALG`` and ``N*(...)`` terms."""
+    import re
+
+    tokens = re.findall(r"\d+|[A-Za-z]+|[*+()]|\S", sequence)
+    position = 0
+
+    def fail():
+        raise ValueError(f"algorithm sequence {sequence!r} is not of the form 3*(20*ER+180*HIO)+20*ER")
+
+    def take():
+        nonlocal position
+        if position >= len(tokens):
+            fail()
+        position += 1
+        return tokens[position - 1]
+
+    def term() -> int:
+        token = take()
+        count = 1
+        if token.isdigit():
+            count = int(token)
+            if take() != "*":
+                fail()
+            token = take()
+        if token == "(":
+            inner = total()
+            if take() != ")":
+                fail()
+            return count * inner
+        if token.isalpha():
+            return count
+        fail()
+
+    def total() -> int:
+        found = term()
+        while position < len(tokens) and tokens[position] == "+":
+            take()
+            found += term()
+        return found
+
+    found = total()
+    if position != len(tokens):
+        fail()
+    return found
+
+
+class Reconstruction(NamedTuple):
+    """A phase retrieval's result: the centred complex object (z, y, x), its bool support, and the modulus
+    error after every iteration (the last is the final error)."""
+
+    obj: np.ndarray
+    support: np.ndarray
+    errors: np.ndarray
+
+    @property
+    def error(self) -> float:
+        return float(self.errors[-1])
 
 
 def _rec_class():
     import cohere_core.controller.phasing as cohere
     from cohere_core.utilities.dvc_utils import get_norm  # sum of squared moduli, on cohere's device
 
-    class FreePixelRec(cohere.Rec):
-        """cohere's Rec whose modulus step leaves the ``unknown`` pixels free, started from ``start``."""
+    class BoundedRec(cohere.Rec):
+        """cohere's Rec whose modulus step clips each amplitude to [lower, upper], started from ``start``."""
 
-        def __init__(self, params, data_file, unknown, start, library):
+        def __init__(self, params, data_file, lower, upper, start, library):
             super().__init__(params, data_file, library, debug=True)
-            self._unknown, self._start = unknown, start
+            self._lower, self._upper, self._start = lower, upper, start
 
         def init_dev(self, device_id):
             status = super().init_dev(device_id)
             lib = cohere.devlib
-            self.known = lib.from_numpy(np.fft.fftshift(~self._unknown), device=self.dev)
+            self.lower = lib.from_numpy(np.fft.fftshift(self._lower).astype(np.float32), device=self.dev)
+            self.upper = lib.from_numpy(np.fft.fftshift(self._upper).astype(np.float32), device=self.dev)
+            self.pinned = np.fft.fftshift(self._lower == self._upper)
             return status
 
         def init_iter_loop(self, dir=None, gen=None):
             status = super().init_iter_loop(dir, gen)
             lib = cohere.devlib
-            start = lib.from_numpy(np.fft.fftshift(self._start), device=self.dev) * self.support
-            reciprocal = lib.absolute(lib.ifft(start))
-            scale = np.linalg.norm(lib.to_numpy(self.data)[lib.to_numpy(self.known)]) / max(
-                np.linalg.norm(lib.to_numpy(reciprocal)[lib.to_numpy(self.known)]), 1e-30)
+            start = lib.from_numpy(np.fft.fftshift(self._start).astype(np.complex64), device=self.dev) * self.support
+            reciprocal = lib.to_numpy(lib.absolute(lib.ifft(start)))
+            scale = np.linalg.norm(lib.to_numpy(self.lower)[self.pinned]) / max(
+                np.linalg.norm(reciprocal[self.pinned]), 1e-30)
             self.ds_image = start * scale
             return status
 
         def modulus(self):
             lib = cohere.devlib
             amplitude = lib.absolute(self.rs_amplitudes)
-            ratio = lib.where(self.known, self.get_ratio(self.iter_data, amplitude), 1.0)
-            residual = lib.where(self.known, amplitude - self.iter_data, 0.0)
-            self.errs.append(float(get_norm(residual) / get_norm(self.iter_data)) ** 0.5)
-            self.rs_amplitudes *= ratio
+            target = lib.clip(amplitude, self.lower, self.upper)
+            self.errs.append(float(get_norm(amplitude - target) / get_norm(target)) ** 0.5)
+            self.rs_amplitudes *= self.get_ratio(target, amplitude)
 
-    return FreePixelRec
+    return BoundedRec
 
 
-def phase(intensity, *, unknown=None, seed: int, sequence: str = DEFAULT_SEQUENCE, shrink_wrap_every: int = 10,
-          shrink_wrap_threshold: float = 0.1, shrink_wrap_sigma: float = 1.0, support_fraction: float = 0.5,
-          library: str = "np", device: int = -1):
+def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DEFAULT_SEQUENCE,
+          shrink_wrap_every: int = DEFAULT_SHRINK_WRAP_EVERY, shrink_wrap_threshold: float = 0.1,
+          shrink_wrap_sigma: float = 1.0, support_fraction: float = 0.5, library: str = "np",
+          device: int = -1) -> Reconstruction:
     """Reconstruct the object of a Bragg peak from its intensity.
 
     Parameters
     ----------
     intensity : (z, y, x) array, photons, peak near the centre; values of unknown pixels are ignored.
-    unknown : (z, y, x) bool, pixels left free by the modulus step (None: every pixel is forced to the data,
-        as plain cohere does, zeros included).
+    unknown : (z, y, x) bool, pixels whose amplitude the modulus step only keeps inside ``bounds`` (None:
+        every pixel is forced to the data, as plain cohere does, zeros included).
+    bounds : (lower, upper) intensities, photons, (z, y, x) arrays or scalars, that bound the unknown
+        pixels' |F|^2 (default (0, inf): free pixels). Equal bounds force a pixel to that value.
     seed : seeds the random start.
     sequence : cohere ``algorithm_sequence``.
     shrink_wrap_every, shrink_wrap_threshold, shrink_wrap_sigma : shrink-wrap trigger step, threshold
@@ -86,14 +159,23 @@ def phase(intensity, *, unknown=None, seed: int, sequence: str = DEFAULT_SEQUENC
 
     Returns
     -------
-    (obj, support, error): complex (z, y, x) object and bool support, both centred, and the last
-    modulus error (norm of the amplitude residual over the measured pixels over the norm of the data).
+    :class:`Reconstruction`: the object and support, both centred, and the modulus error per iteration,
+    ||F| - P|F|| / ||P|F||| with P the clipping of the modulus step (over the measured pixels and the bounded
+    pixels outside their interval; 0 for a perfect fit).
     """
     intensity = np.asarray(intensity, dtype=np.float64)
     unknown = np.zeros(intensity.shape, bool) if unknown is None else np.asarray(unknown, dtype=bool)
     if unknown.shape != intensity.shape:
         raise ValueError(f"unknown mask of shape {unknown.shape} for an intensity of shape {intensity.shape}")
-    amplitudes = np.sqrt(np.clip(np.where(unknown, 0.0, intensity), 0.0, None))
+    lower, upper = (0.0, np.inf) if bounds is None else bounds
+    lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), intensity.shape) for b in (lower, upper))
+    if np.any(lower[unknown] > upper[unknown]):
+        raise ValueError("bounds: a lower bound above its upper bound")
+    measured = np.sqrt(np.clip(intensity, 0.0, None))
+    lower = np.where(unknown, np.sqrt(np.clip(lower, 0.0, None)), measured)
+    upper = np.where(unknown, np.sqrt(np.clip(upper, 0.0, None)), measured)
+    if not lower[lower == upper].any():
+        raise ValueError("no pixel is measured: nothing to phase against")
     rng = np.random.default_rng(seed)
     start = rng.random(intensity.shape) + 1j * rng.random(intensity.shape)
     params = {"algorithm_sequence": sequence, "shrink_wrap_trigger": [1, int(shrink_wrap_every)],
@@ -102,8 +184,8 @@ def phase(intensity, *, unknown=None, seed: int, sequence: str = DEFAULT_SEQUENC
               "initial_support_area": [float(support_fraction)] * 3}
     with tempfile.TemporaryDirectory(prefix="braggsynth-phasing-") as folder:
         data_file = str(Path(folder) / "data.npy")
-        np.save(data_file, amplitudes)
-        rec = _rec_class()(params, data_file, unknown, start, library)
+        np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
+        rec = _rec_class()(params, data_file, lower, upper, start, library)
         with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
             if rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0:
                 raise RuntimeError("cohere-core could not run the reconstruction")
@@ -111,7 +193,7 @@ def phase(intensity, *, unknown=None, seed: int, sequence: str = DEFAULT_SEQUENC
 
     obj = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_image()))
     support = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_support())).astype(bool)
-    return obj, support, rec.errs[-1]
+    return Reconstruction(obj, support, np.asarray(rec.errs, dtype=np.float64))
 
 
 def true_object(amplitude) -> np.ndarray:
@@ -135,20 +217,24 @@ def diffraction(obj) -> np.ndarray:
 GAP_FILL = "phasing (gap free)"
 
 
+def fit_scale(model, counts, known) -> float:
+    """The least-squares scale s of ``model`` to ``counts`` over the ``known`` pixels: argmin sum (counts - s model)^2
+    (cohere normalises the object's maximum to 1, so a reconstruction's |F|^2 has no scale of its own)."""
+    model, counts = np.asarray(model, dtype=np.float64)[known], np.asarray(counts, dtype=np.float64)[known]
+    return float(np.sum(counts * model) / max(np.sum(model**2), 1e-300))
+
+
 def gap_fill(obj, counts, gap) -> np.ndarray:
     """``counts`` with the gap filled by the reconstruction's |F|^2 (:func:`diffraction`), scaled to the
-    measured pixels by least squares."""
+    measured pixels (:func:`fit_scale`)."""
     counts = np.asarray(counts, dtype=np.float64)
     model = diffraction(obj)
-    known = ~np.asarray(gap, dtype=bool)
-    scale = float(np.sum(counts[known] * model[known]) / max(np.sum(model[known] ** 2), 1e-300))
-    return np.where(gap, scale * model, counts)
+    return np.where(gap, fit_scale(model, counts, ~np.asarray(gap, dtype=bool)) * model, counts)
 
 
 def fill(intensity, gap, *, seed: int = 0, sequence: str = DEFAULT_SEQUENCE) -> np.ndarray:
     """Fill a gap by phase retrieval: phase with the gap's pixels free, then :func:`gap_fill`."""
-    obj, _, _ = phase(intensity, unknown=gap, seed=seed, sequence=sequence)
-    return gap_fill(obj, intensity, gap)
+    return gap_fill(phase(intensity, unknown=gap, seed=seed, sequence=sequence).obj, intensity, gap)
 
 
 def twin(obj) -> np.ndarray:

@@ -1,29 +1,65 @@
-"""Does inpainting help the reconstruction? A held-out pattern is phased (:mod:`braggsynth.phasing`) in
-versions that differ only in what the gap holds, and each reconstruction is compared with the true object.
+"""Does inpainting help the reconstruction? Patterns are phased (:mod:`braggsynth.reconstruction`) with an
+artificial gap plane held in every mode, and each reconstruction is scored in real space against a reference.
 
-Versions, for a gap plane of each width through the peak (normal to the detector columns, as a MAXIPIX
-or EIGER chip gap):
+*Cases.* A held-out simulated pattern is scored against its true object, the transform of the exact complex
+amplitude of the relaxed atoms on the same grid (:func:`braggsynth.phasing.true_object`). A measured file has no
+true object: it is phased gap-free from ``reference_starts`` random starts, the start with the lowest error is
+its reference, and the agreement of the other starts with it is the *floor* below which no difference means
+anything (:func:`measured_reference`). Pixels a measured file's own mask marks are free in every version.
 
-- ``gap-free``: the recorded counts without any gap (the best any version can do);
-- ``gap at zero``: the gap's pixels set to zero and forced to it, what a cohere user gets today;
-- ``gap free``: the gap's pixels left free by the modulus step;
-- ``<baseline>``: the gap filled by a classic baseline, then every pixel forced;
-- ``<model>``: the gap filled by an inpainting model, then every pixel forced.
+*Gaps.* For each width, a plane normal to the detector columns (x), as a MAXIPIX or EIGER chip gap, either
+through the maximum (``through``) or with its near edge ``OFF_EDGE_PX`` beyond it (``off``); each row says
+what share of the photons the gap holds.
 
-The true object is the transform of the exact complex amplitude of the relaxed atoms on the same grid
-(:func:`braggsynth.phasing.true_object`). Each version is phased from ``starts`` random starts, so that a
-difference between versions can be told from the spread of one version.
+*Versions* (:func:`versions`): ``gap-free``; ``zero`` (what a cohere user gets today); ``free`` (what PyNX
+does); ``forced: M`` for the fill of every baseline and model M; ``interval: M`` inside each model's calibrated
+interval; ``auto: M``, the mode :func:`braggsynth.reconstruction.choose_mode` picks with model M, scored as the
+version of that mode (the same inputs and seeds give the same reconstruction). Each version is phased from
+``starts`` random starts (start k of every version uses seed ``seed * 1000 + k``) and every start is scored.
+
+Beside the real-space scores, each fill is scored in reciprocal space over the gap: PCC of log(I + 1), as the
+evaluation scores fills, and the amplitude R-factor (:func:`braggsynth.metrics.amplitude_r_factor`), which
+weighs the bright voxels that phasing depends on; :func:`rank_agreement` says which of the two predicts the
+real-space ranking of the fills.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import metrics, phasing
+from . import metrics, phasing, reconstruction
 from .evaluate import _fill_volume, _window, peak_position
+from .reconstruction import Fill
 
-GAP_FREE, GAP_ZERO, GAP_FREE_PIXELS = "gap-free", "gap at zero", "gap free"
+GAP_FREE = "gap-free"
+POSITIONS = ("through", "off")
+#: Pixels between the maximum and the near edge of an ``off`` gap.
+OFF_EDGE_PX = 4
+
+
+@dataclass
+class Case:
+    """One volume to phase: ``counts`` (z, y, x) photons without the artificial gap, the ``reference`` object
+    its reconstructions are scored against, and for a measured file the ``floor`` (modulus PCC of the other
+    gap-free starts against the reference) and its own ``unmeasured`` pixels."""
+
+    name: str
+    kind: str
+    counts: np.ndarray
+    reference: np.ndarray
+    floor: list = field(default_factory=list)
+    unmeasured: np.ndarray | None = None
+
+
+def crop_around_peak(volume, crop_px: int, *others):
+    """The ``crop_px``^3 cube of ``volume`` (and of each of ``others``) around the maximum of ``volume``."""
+    window = tuple(_window(c, crop_px, n) for c, n in zip(peak_position(volume), np.shape(volume)))
+    cropped = [np.asarray(volume)[window]] + [None if o is None else np.asarray(o)[window] for o in others]
+    return cropped if others else cropped[0]
 
 
 def gap_plane(shape, centre: int, width: int) -> np.ndarray:
@@ -34,86 +70,192 @@ def gap_plane(shape, centre: int, width: int) -> np.ndarray:
     return mask
 
 
+def gap_at(shape, peak_x: int, width: int, position: str) -> np.ndarray:
+    """The gap plane of ``width`` columns ``through`` the peak's column, or starting ``OFF_EDGE_PX`` columns
+    after it (``off``: for 6 px, centred 7 px from the maximum)."""
+    if position not in POSITIONS:
+        raise ValueError(f"gap position {position!r}: expected one of {', '.join(POSITIONS)}")
+    centre = peak_x if position == "through" else peak_x + OFF_EDGE_PX + width // 2
+    return gap_plane(shape, centre, width)
+
+
 def gap_pcc(filled, counts, gap) -> float:
     """PCC over the gap in log(I + 1), as the evaluation scores fills (:func:`braggsynth.metrics.pcc`)."""
     return metrics.pcc(np.log1p(np.clip(filled, 0, None)), np.log1p(counts), gap)
 
 
-def versions(counts, gap, fills: dict) -> dict:
-    """name -> (intensity, unknown pixels or None) of every version (module docstring); ``fills`` maps a
-    method name to the counts with the gap filled by it."""
-    counts = np.asarray(counts, dtype=np.float64)
-    found = {GAP_FREE: (counts, None), GAP_ZERO: (np.where(gap, 0.0, counts), None), GAP_FREE_PIXELS: (counts, gap)}
-    found.update({name: (np.asarray(filled, dtype=np.float64), None) for name, filled in fills.items()})
+def fills(counts, gap, fill_functions: dict, baselines) -> dict:
+    """method -> :class:`braggsynth.reconstruction.Fill` of the gap: each baseline's and each model's
+    (``fill_functions``: name -> :func:`braggsynth.reconstruction.model_fill`)."""
+    gapped = np.where(gap, 0.0, counts)
+    found = {method: Fill(_fill_volume(method, gapped, gap, {}, stride=None, batch_size=16, progress=False))
+             for method in baselines}
+    found.update({name: function(gapped, gap) for name, function in fill_functions.items()})
     return found
 
 
-def real_space_check(counts, amplitude, models: dict, *, baseline: str, gap_widths_px=(6,), crop_px: int = 64,
-                     starts: int = 2, seed: int = 0, sequence: str = phasing.DEFAULT_SEQUENCE,
-                     name: str = "pattern", progress: bool = True, library: str = "np", device: int = -1):
-    """Phase one pattern in every version and score each reconstruction against the true object.
+def versions(found_fills: dict, models) -> dict:
+    """version name -> (mode, Fill or None) of every version but ``auto`` (module docstring)."""
+    chosen = {GAP_FREE: ("free", None), "zero": ("zero", None), "free": ("free", None)}
+    chosen.update({f"forced: {method}": ("forced", fill) for method, fill in found_fills.items()})
+    chosen.update({f"interval: {name}": ("interval", found_fills[name]) for name in models
+                   if found_fills[name].lower is not None})
+    return chosen
+
+
+def _phase_one(job):
+    import scipy.fft
+
+    with scipy.fft.set_workers(1):
+        return phasing.phase(**job)
+
+
+class ParallelRunner:
+    """A runner for :func:`braggsynth.reconstruction.choose_mode` and :func:`real_space_check`: the jobs
+    spread over ``workers`` processes (started once, at the first call), one FFT thread each; the same numbers
+    as in turn. Use it as a context manager, so that the processes stop."""
+
+    def __init__(self, workers: int):
+        self.workers, self._pool = int(workers), None
+
+    def __call__(self, jobs, progress: bool = False):
+        if self.workers <= 1 or len(jobs) <= 1:
+            return reconstruction.run_in_turn(jobs, progress=progress)
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return list(tqdm(self._pool.map(_phase_one, jobs), total=len(jobs), desc="phasing", unit="run",
+                         disable=not progress))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def measured_reference(counts, *, starts: int, seed: int, runner, unmeasured=None, **phasing_options):
+    """(reference, floor): the gap-free reconstruction of a measured file with the lowest error of ``starts``
+    starts, and the modulus PCC of each other start against it (the spread of starts that agree). Its seeds
+    (``seed + 1``) are not those of the versions (``seed``): no version repeats a start of the reference."""
+    values, unknown, bounds = reconstruction.phase_inputs(
+        counts, np.zeros(np.shape(counts), bool) if unmeasured is None else unmeasured, mode="free")
+    found = runner([{"intensity": values, "unknown": unknown, "bounds": bounds,
+                     "seed": reconstruction.start_seed(seed + 1, start), **phasing_options} for start in range(starts)])
+    best = min(found, key=lambda r: r.error)
+    floor = [phasing.compare(r.obj, best.obj)["modulus_pcc"] for r in found if r is not best]
+    return phasing.align(best.obj, best.obj), floor
+
+
+def error_drop(errors, lag: int = 200) -> float:
+    """Relative change of the modulus error over the last ``lag`` iterations, (e[-1 - lag] - e[-1]) / e[-1]:
+    near 0 for a converged reconstruction. The default compares the ends of the last two ER blocks of the
+    default recipe (one 20 ER + 180 HIO cycle apart), so that HIO's higher error does not count as progress."""
+    errors = np.asarray(errors, dtype=np.float64)
+    first = errors[max(errors.size - lag - 1, 0)]
+    return float((first - errors[-1]) / max(errors[-1], 1e-300))
+
+
+def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6,), positions=("through",),
+                     starts: int = 2, seed: int = 0, runner=None, progress: bool = True, **phasing_options):
+    """Phase every case in every version, width and position, and score each reconstruction.
 
     Parameters
     ----------
-    counts : (z, y, x) recorded photon counts without gaps.
-    amplitude : (z, y, x) complex exact amplitude on the same grid (the peak file's).
-    models : name -> Keras model (or path) filling gaps (:func:`braggsynth.inpaint.inpaint`).
-    baseline : the baseline that fills one version (:data:`braggsynth.baselines.BASELINES`).
-    gap_widths_px : widths of the gap plane through the peak.
-    crop_px : side of the cube around the peak that is phased.
-    starts : random starts per version; start k of every version uses seed ``seed * 1000 + k``.
-    library, device : cohere's array library and GPU id (:func:`braggsynth.phasing.phase`).
+    cases : :class:`Case` objects (cropped already: every version is phased on the whole case).
+    fill_functions : model name -> :func:`braggsynth.reconstruction.model_fill`.
+    baselines : baselines whose fill is forced (:data:`braggsynth.baselines.BASELINES`).
+    gap_widths_px, positions : the artificial gaps (:func:`gap_at`).
+    starts : random starts per version (seeds :func:`braggsynth.reconstruction.start_seed`).
+    runner : a :class:`ParallelRunner` (default: in turn).
+    phasing_options : :func:`braggsynth.phasing.phase`'s (sequence, library, device).
 
     Returns
     -------
-    (rows, gap_rows, examples): one row per version, width and start (``pattern``, ``version``,
-    ``gap_width_px``, ``start``, ``modulus_pcc``, ``phase_rms_rad``, ``error``); the reciprocal-space
-    scores of the fills of the gap (``pattern``, ``method``, ``gap_width_px``, ``start``, ``pcc``: the
-    baseline, each model, and :data:`braggsynth.phasing.GAP_FILL` per start); and, for the first width and start, the
-    aligned reconstruction of each version with the true object under ``"true object"``.
+    (rows, gap_rows, examples, curves, title): one row per case, width, position, version and start (``pattern``,
+    ``kind``, ``gap_width_px``, ``position``, ``photon_share``, ``version``, ``mode``, ``start``,
+    ``modulus_pcc``, ``phase_rms_rad``, ``error``, ``error_drop``); the reciprocal-space scores of each fill
+    over the gap (``method``, ``pcc`` in log(I + 1), ``amplitude_r``: the baselines, the models and
+    :data:`braggsynth.phasing.GAP_FILL` of the free version per start); for the first case, width and
+    position, the aligned start-0 object of each version beside the reference, its error per iteration, and
+    a title saying which case that is.
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    window = tuple(_window(c, crop_px, n) for c, n in zip(peak_position(counts), counts.shape))
-    counts, amplitude = counts[window], np.asarray(amplitude)[window]
-    truth = phasing.true_object(amplitude)
-    centre = peak_position(counts)[2]
-    rows, gap_rows, examples = [], [], {"true object": truth}
-    for width in gap_widths_px:
-        gap = gap_plane(counts.shape, centre, width)
-        gapped = np.where(gap, 0.0, counts)
-        fills = {method: _fill_volume(method, gapped, gap, models, stride=None, batch_size=16, progress=False)
-                 for method in (baseline, *models)}
-        chosen = versions(counts, gap, fills)
-        gap_rows += [{"pattern": name, "method": method, "gap_width_px": int(width), "start": 0,
-                      "pcc": gap_pcc(filled, counts, gap)} for method, filled in fills.items()]
-        bar = tqdm(total=len(chosen) * starts, desc=f"phasing {name}, {width} px gap", disable=not progress)
-        for version, (intensity, unknown) in chosen.items():
-            for start in range(starts):
-                obj, _, error = phasing.phase(intensity, unknown=unknown, seed=seed * 1000 + start, sequence=sequence,
-                                              library=library, device=device)
-                scores = phasing.compare(obj, truth)
-                rows.append({"pattern": name, "version": version, "gap_width_px": int(width), "start": start,
-                             "modulus_pcc": scores["modulus_pcc"], "phase_rms_rad": scores["phase_rms_rad"],
-                             "error": float(error)})
-                if version == GAP_FREE_PIXELS:
-                    gap_rows.append({"pattern": name, "method": phasing.GAP_FILL, "gap_width_px": int(width),
-                                     "start": start, "pcc": gap_pcc(phasing.gap_fill(obj, counts, gap), counts, gap)})
-                if width == gap_widths_px[0] and start == 0:
-                    examples[version] = phasing.align(obj, truth)
-                bar.update()
-        bar.close()
-    return rows, gap_rows, examples
+    runner = runner or reconstruction.run_in_turn
+    rows, gap_rows, examples, curves, first, title = [], [], {}, {}, True, ""
+    for case in cases:
+        counts = np.asarray(case.counts, dtype=np.float64)
+        peak_x = peak_position(counts)[2]
+        for width in gap_widths_px:
+            for position in positions:
+                gap = gap_at(counts.shape, peak_x, int(width), position)
+                own = np.zeros(counts.shape, bool) if case.unmeasured is None else case.unmeasured & ~gap
+                share = reconstruction.gap_photon_share(counts, gap)
+                found_fills = fills(counts, gap | own, fill_functions, baselines)
+                base = {"pattern": case.name, "kind": case.kind, "gap_width_px": int(width), "position": position,
+                        "photon_share": share}
+                scored = gap & ~own
+                gap_rows += [{**base, "method": method, "start": 0, "pcc": gap_pcc(fill.filled, counts, scored),
+                              "amplitude_r": metrics.amplitude_r_factor(fill.filled, counts, scored)}
+                             for method, fill in found_fills.items()]
+                chosen = versions(found_fills, fill_functions)
+                jobs, keys = [], []
+                none = np.zeros(counts.shape, bool)
+                for version, (mode, fill) in chosen.items():
+                    values, unknown, bounds = reconstruction.phase_inputs(
+                        counts, none if version == GAP_FREE else gap, mode=mode, fill=fill,
+                        free=own if own.any() else None)
+                    for start in range(starts):
+                        jobs.append({"intensity": values, "unknown": unknown, "bounds": bounds,
+                                     "seed": reconstruction.start_seed(seed, start), **phasing_options})
+                        keys.append((version, mode, start))
+                desc = f"{case.name}, {width} px {position}"
+                results = dict(zip(keys, runner(jobs, progress=progress)))
+                for (version, mode, start), result in results.items():
+                    scores = phasing.compare(result.obj, case.reference)
+                    rows.append({**base, "version": version, "mode": mode, "start": start,
+                                 "modulus_pcc": scores["modulus_pcc"], "phase_rms_rad": scores["phase_rms_rad"],
+                                 "error": result.error, "error_drop": error_drop(result.errors)})
+                    if version == "free":
+                        filled = phasing.gap_fill(result.obj, counts, gap)
+                        gap_rows.append({**base, "method": phasing.GAP_FILL, "start": start,
+                                         "pcc": gap_pcc(filled, counts, scored),
+                                         "amplitude_r": metrics.amplitude_r_factor(filled, counts, scored)})
+                    if first and start == 0:
+                        examples[version] = phasing.align(result.obj, case.reference)
+                        curves[version] = result.errors
+                for name, function in fill_functions.items():
+                    choice = reconstruction.choose_mode(counts, gap | own, function, seed=seed, runner=runner,
+                                                        **phasing_options)
+                    version = {"forced": f"forced: {name}", "interval": f"interval: {name}"}.get(choice.mode,
+                                                                                                  choice.mode)
+                    for row in [r for r in rows if r["pattern"] == case.name and r["gap_width_px"] == int(width)
+                                and r["position"] == position and r["version"] == version]:
+                        rows.append({**row, "version": f"auto: {name}", "mode": choice.mode,
+                                     "choice": choice.reason()})
+                if first:
+                    examples = {"reference": case.reference, **examples}
+                    title = f"{desc} ({100 * share:.0f} % of the photons in the gap)"
+                first = False
+                if progress:
+                    print(f"{desc}: done", flush=True)
+    return rows, gap_rows, examples, curves, title
 
 
-def summary(rows, key: str = "version", scores=("modulus_pcc", "phase_rms_rad")) -> list[dict]:
-    """Mean and standard deviation of ``scores`` over starts and patterns per (``key``, width), in the
-    order of ``rows``; ``samples`` counts them."""
+def summary(rows, key: str = "version", scores=("modulus_pcc", "phase_rms_rad", "error", "error_drop")) -> list[dict]:
+    """Mean and standard deviation of ``scores`` over starts per (pattern, width, position, ``key``), in the
+    order of ``rows``; ``samples`` counts them, ``photon_share`` and ``mode`` are carried over."""
     groups = {}
     for row in rows:
-        groups.setdefault((row[key], row["gap_width_px"]), []).append(row)
+        groups.setdefault((row["pattern"], row["gap_width_px"], row["position"], row[key]), []).append(row)
     table = []
-    for (value, width), members in groups.items():
-        entry = {key: value, "gap_width_px": width, "samples": len(members)}
+    for (pattern, width, position, value), members in groups.items():
+        entry = {"pattern": pattern, "kind": members[0]["kind"], "gap_width_px": width, "position": position,
+                 "photon_share": members[0]["photon_share"], key: value, "samples": len(members)}
+        if "mode" in members[0]:
+            entry["mode"] = members[0]["mode"]
         for score in scores:
             values = np.array([r[score] for r in members], dtype=np.float64)
             entry |= {f"{score}_mean": float(values.mean()), f"{score}_std": float(values.std())}
@@ -121,35 +263,161 @@ def summary(rows, key: str = "version", scores=("modulus_pcc", "phase_rms_rad"))
     return table
 
 
-def report_markdown(table, gap_table, *, patterns, baseline: str, crop_px: int, sequence: str,
-                    figure_name: str) -> str:
-    """The real-space table and the reciprocal-space gap table as Markdown, with what was done."""
+def rank_agreement(table, gap_table, scores=("pcc", "amplitude_r")) -> dict:
+    """How well each reciprocal-space score of the forced fills predicts their real-space ranking: per
+    case (pattern, width, position), Spearman's correlation between the score (R negated: lower is better)
+    and the modulus PCC of the ``forced: <method>`` versions, averaged over the cases; NaN with < 3 fills."""
+    from scipy.stats import spearmanr
+
+    real = {(r["pattern"], r["gap_width_px"], r["position"], r["version"][len("forced: "):]): r["modulus_pcc_mean"]
+            for r in table if r["version"].startswith("forced: ")}
+    found = {}
+    for score in scores:
+        cases = {}
+        for r in gap_table:
+            key = (r["pattern"], r["gap_width_px"], r["position"], r["method"])
+            if key in real:
+                sign = -1.0 if score == "amplitude_r" else 1.0
+                cases.setdefault(key[:3], []).append((sign * r[f"{score}_mean"], real[key]))
+        correlations = [spearmanr(*zip(*pairs)).statistic for pairs in cases.values() if len(pairs) >= 3]
+        found[score] = float(np.nanmean(correlations)) if correlations else float("nan")
+    return found
+
+
+def verdicts(table, models) -> list[dict]:
+    """Per case, the recommended mode (``auto: M``) against free pixels: modulus PCC of each, their
+    difference and the larger of the two spreads of the starts."""
+    by_case = {}
+    for r in table:
+        by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
+    found = []
+    for (pattern, width, position), members in by_case.items():
+        for name in models:
+            auto, free = members.get(f"auto: {name}"), members.get("free")
+            if auto is None or free is None:
+                continue
+            found.append({"pattern": pattern, "gap_width_px": width, "position": position, "model": name,
+                          "photon_share": free["photon_share"], "mode": auto.get("mode", ""),
+                          "auto": auto["modulus_pcc_mean"], "free": free["modulus_pcc_mean"],
+                          "difference": auto["modulus_pcc_mean"] - free["modulus_pcc_mean"],
+                          "spread": max(auto["modulus_pcc_std"], free["modulus_pcc_std"])})
+    return found
+
+
+def _cell(mean, std=None) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "—"
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+
+
+def opening_table(table, floors: dict, models) -> list[str]:
+    """The report's first table (Markdown lines): per case, modulus PCC of zero, free, the best forced
+    baseline, each model forced, in its interval and in the recommended mode (with the mode it chose)."""
+    by_case = {}
+    for r in table:
+        by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
+    header = ["case", "gap (px)", "position", "photons in gap", "gap-free (floor)", "zero", "free", "best baseline, forced"]
+    for name in models:
+        header += [f"{name}, forced", f"{name}, interval", f"**{name}, auto** (mode)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 4 + "---:|" * (len(header) - 4)]
+    for (pattern, width, position), members in by_case.items():
+        any_row = next(iter(members.values()))
+        floor = floors.get(pattern)
+        free_text = _cell(members[GAP_FREE]["modulus_pcc_mean"], members[GAP_FREE]["modulus_pcc_std"]) \
+            if GAP_FREE in members else "—"
+        if floor:
+            free_text += f" ({np.mean(floor):.3f})"
+        baselines = {v: r for v, r in members.items() if v.startswith("forced: ") and v[8:] not in models}
+        best = max(baselines, key=lambda v: baselines[v]["modulus_pcc_mean"]) if baselines else None
+        cells = [pattern, str(width), position, f"{100 * any_row['photon_share']:.0f} %", free_text,
+                 *(_cell(members[v]["modulus_pcc_mean"], members[v]["modulus_pcc_std"]) if v in members else "—"
+                   for v in ("zero", "free")),
+                 (f"{_cell(baselines[best]['modulus_pcc_mean'], baselines[best]['modulus_pcc_std'])} ({best[8:]})"
+                  if best else "—")]
+        for name in models:
+            for version in (f"forced: {name}", f"interval: {name}", f"auto: {name}"):
+                r = members.get(version)
+                text = _cell(r["modulus_pcc_mean"], r["modulus_pcc_std"]) if r else "—"
+                cells.append(f"{text} ({r['mode']})" if r and version.startswith("auto") else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, sequence: str, starts: int,
+                    figure_name: str, curves_name: str, choices=()) -> str:
+    """The real-space report: the opening table, the verdicts of the recommended mode against free pixels,
+    every version in detail, the fills in reciprocal space and how well each score predicts real space."""
+    from .phasing import iterations
+
+    verdict_rows = verdicts(table, models)
+    agreement = rank_agreement(table, gap_table)
     lines = [
-        "# Real-space check: does inpainting help the reconstruction?",
+        "# Real space first: does filling the gap help the reconstruction?",
         "",
-        f"Held-out patterns {', '.join(patterns)}, a {crop_px}^3 crop around the peak, phased with cohere-core "
-        f"(`{sequence}`, shrink-wrap every 10 iterations) from several random starts per version. A gap plane "
-        "through the peak holds zeros (`gap at zero`), is left free by the modulus constraint (`gap free`), or "
-        f"is filled by `{baseline}` (the best baseline of this run's held-out patterns) or by a model. Each "
-        "reconstruction is registered on the true object (the transform of the exact amplitude of the relaxed "
-        "atoms: translation, twin, global phase and a linear phase ramp removed) and scored: correlation of "
-        "the moduli (higher is better) and RMS phase error over the true support, radians (lower is better); "
-        "mean ± standard deviation over the starts.",
+        f"Each case is a {crop_px}^3 crop around the peak, phased with cohere-core (`{sequence}`, "
+        f"{iterations(sequence)} iterations, shrink-wrap) from {starts} random starts per version, an artificial "
+        "gap plane (normal to the detector columns) through the maximum or off it. A simulated pattern is scored "
+        "against its true object (the transform of the exact amplitude of the relaxed atoms); a measured file "
+        "against its own gap-free reconstruction (the best of several starts; the floor in brackets is how well "
+        "its other starts agree with it: no difference below it means anything). Modulus PCC after registration "
+        "(translation, twin, global phase, phase ramp), mean ± standard deviation over the starts; higher is "
+        "better. Modes: `zero` (what plain cohere does with zeros in a gap), `free` (what PyNX does), `forced` "
+        "(every gap pixel forced to the fill), `interval` (kept inside the model's calibrated 68 % interval), "
+        "`auto` (the recommended default of `braggsynth phase`: the mode whose reconstruction best predicts "
+        "measured pixels hidden next to the gap, chosen without the gap's pixels).",
         "",
-        "| version | gap (px) | reconstructions | modulus PCC | phase RMS (rad) |",
-        "|---|---:|---:|---:|---:|",
+        *opening_table(table, floors, models),
+        "",
+        "## The recommended mode against free pixels",
+        "",
+        "| case | gap (px) | position | model | chose | auto | free | difference | spread of starts | verdict |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
-    for row in table:
-        lines.append(f"| {row['version']} | {row['gap_width_px']} | {row['samples']} | "
-                     f"{row['modulus_pcc_mean']:.3f} ± {row['modulus_pcc_std']:.3f} | "
-                     f"{row['phase_rms_rad_mean']:.3f} ± {row['phase_rms_rad_std']:.3f} |")
-    lines += ["", f"![central slices]({figure_name})", "",
-              "## The gap filled in reciprocal space (same crops and gaps)", "",
-              f"PCC over the gap in log(I + 1) against the recorded counts, as the evaluation scores fills; "
-              f"`{phasing.GAP_FILL}` is |F|^2 of each free-gap reconstruction, scaled to the measured pixels.", "",
-              "| method | gap (px) | samples | gap PCC |", "|---|---:|---:|---:|"]
-    for row in gap_table:
-        lines.append(f"| {row['method']} | {row['gap_width_px']} | {row['samples']} | "
-                     f"{row['pcc_mean']:.3f} ± {row['pcc_std']:.3f} |")
+    for v in verdict_rows:
+        if v["difference"] < -v["spread"]:
+            word = "**below free pixels**"
+        elif v["difference"] > max(v["spread"], 0.0):
+            word = "above free pixels"
+        else:
+            word = "as free pixels, within the spread"
+        lines.append(f"| {v['pattern']} | {v['gap_width_px']} | {v['position']} | {v['model']} | {v['mode']} | "
+                     f"{v['auto']:.3f} | {v['free']:.3f} | {v['difference']:+.3f} | {v['spread']:.3f} | {word} |")
+    lines += ["", "Why each choice: " if choices else ""] + [f"- {c}" for c in choices] + [
+        "",
+        f"![central slices]({figure_name})",
+        "",
+        f"![modulus error against iteration]({curves_name})",
+        "",
+        "## Every version",
+        "",
+        "Final modulus error and its relative drop over the last 200 iterations, from the end of one ER block to "
+        "the end of the next in the default recipe (near 0: converged).",
+        "",
+        "| case | gap (px) | position | version | starts | modulus PCC | phase RMS (rad) | final error | last-200 drop |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in table:
+        lines.append(f"| {r['pattern']} | {r['gap_width_px']} | {r['position']} | {r['version']} | {r['samples']} | "
+                     f"{_cell(r['modulus_pcc_mean'], r['modulus_pcc_std'])} | "
+                     f"{_cell(r['phase_rms_rad_mean'], r['phase_rms_rad_std'])} | {_cell(r['error_mean'])} | "
+                     f"{_cell(r['error_drop_mean'])} |")
+    lines += [
+        "",
+        "## The fills in reciprocal space",
+        "",
+        "Over the gap's voxels against the counts: PCC of log(I + 1) (higher is better, as the evaluation scores "
+        "fills) and the amplitude R-factor sum|sqrt(I_fill) - sqrt(I)| / sum sqrt(I) (lower is better; it "
+        f"weighs the bright voxels). `{phasing.GAP_FILL}` is the free version's own |F|^2.",
+        "",
+        f"How well each predicts the real-space ranking of the forced fills (Spearman correlation with their "
+        f"modulus PCC, mean over the cases; 1 is a perfect prediction): log PCC {_cell(agreement['pcc'])}, "
+        f"amplitude R {_cell(agreement['amplitude_r'])}.",
+        "",
+        "| case | gap (px) | position | method | log PCC | amplitude R |",
+        "|---|---:|---|---|---:|---:|",
+    ]
+    for r in gap_table:
+        lines.append(f"| {r['pattern']} | {r['gap_width_px']} | {r['position']} | {r['method']} | "
+                     f"{_cell(r['pcc_mean'], r['pcc_std'])} | {_cell(r['amplitude_r_mean'], r['amplitude_r_std'])} |")
     lines.append("")
     return "\n".join(lines)

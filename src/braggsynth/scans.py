@@ -52,7 +52,7 @@ class Scan:
 
 
 def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | None = None,
-              detector: str | None = None, roi=None) -> Scan:
+              detector: str | None = None, roi=None, require_gap: bool = True) -> Scan:
     """Read a scan and the mask of its voxels to fill (sources in the module docstring).
 
     Parameters
@@ -62,6 +62,8 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
         ``mask_path``, the scan file's dataset holding the mask).
     detector : a detector preset with a frame layout (:data:`braggsynth.detector.PRESETS`).
     roi : (row, column) of the scan's first pixel on the detector frame (default (0, 0)).
+    require_gap : a scan without any gap is an error (to fill); False returns it with an empty mask
+        (``mask_source`` says so), as phasing takes it.
     """
     data, file_mask, where = io.read_raw(path, key, None if mask_path is not None else mask_key)
     data = np.asarray(data)
@@ -87,12 +89,15 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
         source = "the file's mask"
     else:
         found = gaps.find_gaps(data)
-        if not found.stripes:
+        if not found.stripes and not require_gap:
+            mask, source = np.zeros(data.shape, bool), "no gap given or found"
+        elif not found.stripes:
             doubt = (f"; {gaps.describe(found.doubtful)} may be low counts" if found.doubtful else "")
             raise io.DataFileError(f"{where}: has no mask and no gap stripe of zeros, NaN or sentinels was found"
                                    f"{doubt}; give the gaps with --mask FILE or --detector NAME --roi Y0 X0")
-        mask = found.mask
-        source = "found in the data"
+        else:
+            mask = found.mask
+            source = "found in the data"
     mask = mask | sentinel
     intensity = np.where(mask, 0, data).astype(np.float32)
     negative = intensity < 0
@@ -101,7 +106,7 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
                                f"{float(intensity.min()):g}); photon counts are >= 0: mask them with --mask FILE")
     if mask.all():
         raise io.DataFileError(f"{where}: every voxel is in the gap mask ({source}); nothing to fill from")
-    if not mask.any():
+    if not mask.any() and require_gap:
         raise io.DataFileError(f"{where}: the gap mask ({source}) is empty; nothing to fill")
     return Scan(intensity, mask, gaps.gap_stripes(mask), source, where)
 

@@ -199,6 +199,11 @@ def shipped_model():
     return [str(SHIPPED_MODEL)] if wanted and SHIPPED_MODEL.is_file() else []
 
 
+def shipped_calibration():
+    """The shipped model's calibrated intervals, measured by rule evaluate when it evaluates that model."""
+    return {"shipped_calibration": "results/evaluation/{model}/shipped.calibration.json"} if shipped_model() else {}
+
+
 def shipped_wide_model():
     """The package's wide-gap model, scored on EIGER-like gaps (none when switched off or absent)."""
     from braggsynth.models import SHIPPED_WIDE_MODEL
@@ -234,6 +239,11 @@ def real_space_patterns():
             for shape, sample in test_particles(config["real_space"]["patterns"])]
 
 
+def real_space_measured():
+    """The measured files the real-space check phases (every one of the run's, unless switched off)."""
+    return measured_intensities() if config["real_space"]["measured"] else []
+
+
 def folders_of(paths):
     """The shard folders (a rule's inputs) that hold these files."""
     return sorted({str(Path(path).parent) for path in paths})
@@ -246,7 +256,8 @@ def final_targets():
         "results/dataset/card.md",
         "results/dataset/montage.png",
         *[f"results/evaluation/{model}/report.md" for model in model_names()],
-        *[f"results/evaluation/{model}/real_space.md" for model in model_names() if real_space_patterns()],
+        *[f"results/evaluation/{model}/real_space.md" for model in model_names()
+          if real_space_patterns() or real_space_measured()],
     ]
 
 

@@ -57,6 +57,8 @@ rule evaluate:
             category="5 Evaluation",
             labels={"model": "{model}", "file": "slices"},
         ),
+        calibration="results/model/{model}/best.calibration.json",
+        **shipped_calibration(),
     params:
         patterns=held_out_patterns(),
         settings=without(config["evaluate"], "held_out_patterns", "shipped", "wide_gaps_px"),
@@ -81,8 +83,10 @@ rule evaluate:
 rule real_space:
     input:
         models=["results/model/{model}/best.keras", *shipped_model()],
+        calibrations=["results/model/{model}/best.calibration.json", *shipped_calibration().values()],
         metrics="results/evaluation/{model}/metrics.csv",
         shards=folders_of(path for pair in real_space_patterns() for path in pair),
+        measured=real_space_measured(),
     output:
         report=report(
             "results/evaluation/{model}/real_space.md",
@@ -97,9 +101,15 @@ rule real_space:
             category="5 Evaluation",
             labels={"model": "{model}", "file": "real-space slices"},
         ),
+        curves=report(
+            "results/evaluation/{model}/real_space_errors.png",
+            caption="../report/real_space.rst",
+            category="5 Evaluation",
+            labels={"model": "{model}", "file": "error against iteration"},
+        ),
     params:
         patterns=real_space_patterns(),
-        settings=without(config["real_space"], "patterns"),
+        settings=without(config["real_space"], "patterns", "measured"),
         seed=config["seed"],
     log:
         "logs/real_space/{model}.log",

@@ -33,6 +33,9 @@ measured_files = [(Path(path).parent.name, *io.read_measured(path)) for path in 
 models = {"model": model.load_model(snakemake.input.model)}
 if snakemake.input.shipped:
     models["shipped"] = model.load_model(snakemake.input.shipped[0])
+calibrations = {"model": snakemake.output.calibration}
+if "shipped" in models:
+    calibrations["shipped"] = snakemake.output.shipped_calibration
 wide_models = {"shipped wide": model.load_model(path) for path in snakemake.input.shipped_wide}
 with scipy.fft.set_workers(snakemake.threads):  # phase retrieval's FFTs, when phasing_fill is on
     rows = evaluate.evaluate(
@@ -40,6 +43,7 @@ with scipy.fft.set_workers(snakemake.threads):  # phase retrieval's FFTs, when p
         measured_files=measured_files, max_patches=settings["max_patches"], stride=settings["stride"],
         gap_widths=gap_widths, offsets_px=settings["offsets_px"], crops=settings["crops"],
         seed=snakemake.params.seed, wide_models=wide_models, wide_gap_widths=snakemake.params.wide_gaps,
-        measured_gap_widths=snakemake.params.training_gap_widths, phasing_fill=settings["phasing_fill"])
+        measured_gap_widths=snakemake.params.training_gap_widths, phasing_fill=settings["phasing_fill"],
+        calibrations=calibrations)
 for row in rows:
     log.info("%s", row)

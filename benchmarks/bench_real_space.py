@@ -1,0 +1,93 @@
+"""The real-space study of issue 16: every gap mode with the shipped models, at the widths and positions a
+beamline meets, on held-out simulated patterns of a finished run and on measured files.
+
+It runs :func:`braggsynth.realspace.real_space_check` (the rule ``real_space``'s engine) with the shipped
+models only (the 32^3 one for gaps up to 24 px, the wide 64^3 one beyond, which has no calibration and so no
+interval mode), every baseline forced, on a ``--crop``^3 cube, and writes the report and the table. A run
+of the default config provides the patterns (its test split, never trained on) and the measured file.
+
+Usage (after ``make``; about an hour on 2 cores for the defaults)::
+
+    python benchmarks/bench_real_space.py --out results/study \\
+        --patterns results/detector/cube/shard0000/0001_00.h5:results/peaks/cube/shard0000/0001_00.h5 \\
+        --measured results/measured/s11/intensity.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder for real_space.md, real_space.csv and the figures")
+    parser.add_argument("--patterns", nargs="*", default=[], metavar="RECORDING:PEAK")
+    parser.add_argument("--measured", nargs="*", default=[], metavar="INTENSITY.h5")
+    parser.add_argument("--widths", type=int, nargs="+", default=[3, 6, 12, 38])
+    parser.add_argument("--positions", nargs="+", default=["through", "off"])
+    parser.add_argument("--crop", type=int, default=64)
+    parser.add_argument("--starts", type=int, default=2)
+    parser.add_argument("--reference-starts", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    from braggsynth import baselines, figures, io, model, phasing, realspace, reconstruction, uncertainty
+    from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_WIDE_MODEL
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = reconstruction.model_fill(model.load_model(SHIPPED_MODEL),
+                                        uncertainty.read_calibration(SHIPPED_MODEL.with_suffix(".calibration.json")))
+    wide = reconstruction.model_fill(model.load_model(SHIPPED_WIDE_MODEL))
+    options = {"sequence": phasing.DEFAULT_SEQUENCE}
+    started = time.perf_counter()
+    rows, gap_rows, examples, curves, title = [], [], None, None, ""
+    with realspace.ParallelRunner(args.workers) as runner:
+        cases = []
+        for pair in args.patterns:
+            recording, peak = pair.split(":")
+            counts, amplitude = realspace.crop_around_peak(io.read_detector_pattern(recording)["counts"], args.crop,
+                                                           io.read_peak(peak)["amplitude"])
+            cases.append(realspace.Case(f"{Path(recording).parents[1].name}/{Path(recording).stem}", "simulated",
+                                        counts, phasing.true_object(amplitude)))
+        for path in args.measured:
+            intensity, mask = io.read_measured(path)
+            counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask)
+            reference, floor = realspace.measured_reference(counts, starts=args.reference_starts, seed=args.seed,
+                                                            runner=runner, unmeasured=unmeasured, **options)
+            cases.append(realspace.Case(f"measured {Path(path).parent.name}", "measured", counts, reference, floor,
+                                        unmeasured))
+        for width in args.widths:
+            fill_functions = {"shipped": shipped} if width <= SHIPPED_MAX_GAP_PX else {"shipped wide": wide}
+            found = realspace.real_space_check(cases, fill_functions, baselines=baselines.BASELINES[1:],
+                                               gap_widths_px=[width], positions=args.positions, starts=args.starts,
+                                               seed=args.seed, runner=runner, **options)
+            rows += found[0]
+            gap_rows += found[1]
+            if examples is None:
+                examples, curves, title = found[2], found[3], found[4]
+            print(f"{width} px done after {time.perf_counter() - started:.0f} s", flush=True)
+    table = realspace.summary(rows)
+    gap_table = realspace.summary(gap_rows, key="method", scores=("pcc", "amplitude_r"))
+    with open(out / "real_space.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    figures.real_space_slices(examples, out / "real_space.png", title=title)
+    figures.error_curves(curves, out / "real_space_errors.png", title=f"{title}: start 0 of each version")
+    choices = sorted({f"{r['pattern']}, {r['gap_width_px']} px {r['position']}, {r['version']}: {r['choice']}"
+                      for r in rows if "choice" in r and r["start"] == 0})
+    (out / "real_space.md").write_text(realspace.report_markdown(
+        table, gap_table, floors={case.name: case.floor for case in cases}, models=["shipped", "shipped wide"],
+        crop_px=args.crop, sequence=options["sequence"], starts=args.starts, figure_name="real_space.png",
+        curves_name="real_space_errors.png", choices=choices))
+    print(f"wrote {out / 'real_space.md'} in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
