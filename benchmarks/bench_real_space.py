@@ -16,7 +16,6 @@ Usage (after ``make``; about an hour on 2 cores for the defaults)::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    from braggsynth import baselines, figures, io, model, phasing, realspace, reconstruction, uncertainty
+    from braggsynth import baselines, io, model, phasing, realspace, reconstruction, uncertainty
     from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_WIDE_MODEL
 
     out = Path(args.out)
@@ -46,22 +45,18 @@ def main() -> None:
     wide = reconstruction.model_fill(model.load_model(SHIPPED_WIDE_MODEL))
     options = {"sequence": phasing.DEFAULT_SEQUENCE}
     started = time.perf_counter()
-    rows, gap_rows, examples, curves, title = [], [], None, None, ""
+    rows, gap_rows, first = [], [], None
     with realspace.ParallelRunner(args.workers) as runner:
         cases = []
         for pair in args.patterns:
             recording, peak = pair.split(":")
-            counts, amplitude = realspace.crop_around_peak(io.read_detector_pattern(recording)["counts"], args.crop,
-                                                           io.read_peak(peak)["amplitude"])
-            cases.append(realspace.Case(f"{Path(recording).parents[1].name}/{Path(recording).stem}", "simulated",
-                                        counts, phasing.true_object(amplitude)))
+            cases.append(realspace.simulated_case(f"{Path(recording).parents[1].name}/{Path(recording).stem}",
+                                                  io.read_detector_pattern(recording)["counts"],
+                                                  io.read_peak(peak)["amplitude"], args.crop))
         for path in args.measured:
-            intensity, mask = io.read_measured(path)
-            counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask)
-            reference, floor = realspace.measured_reference(counts, starts=args.reference_starts, seed=args.seed,
-                                                            runner=runner, unmeasured=unmeasured, **options)
-            cases.append(realspace.Case(f"measured {Path(path).parent.name}", "measured", counts, reference, floor,
-                                        unmeasured))
+            cases.append(realspace.measured_case(f"measured {Path(path).parent.name}", *io.read_measured(path),
+                                                 args.crop, reference_starts=args.reference_starts, seed=args.seed,
+                                                 runner=runner, **options))
         for width in args.widths:
             fill_functions = {"shipped": shipped} if width <= SHIPPED_MAX_GAP_PX else {"shipped wide": wide}
             found = realspace.real_space_check(cases, fill_functions, baselines=baselines.BASELINES[1:],
@@ -69,23 +64,12 @@ def main() -> None:
                                                seed=args.seed, runner=runner, **options)
             rows += found[0]
             gap_rows += found[1]
-            if examples is None:
-                examples, curves, title = found[2], found[3], found[4]
+            first = first or found
             print(f"{width} px done after {time.perf_counter() - started:.0f} s", flush=True)
-    table = realspace.summary(rows)
-    gap_table = realspace.summary(gap_rows, key="method", scores=("pcc", "amplitude_r"))
-    with open(out / "real_space.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    figures.real_space_slices(examples, out / "real_space.png", title=title)
-    figures.error_curves(curves, out / "real_space_errors.png", title=f"{title}: start 0 of each version")
-    choices = sorted({f"{r['pattern']}, {r['gap_width_px']} px {r['position']}, {r['version']}: {r['choice']}"
-                      for r in rows if "choice" in r and r["start"] == 0})
-    (out / "real_space.md").write_text(realspace.report_markdown(
-        table, gap_table, floors={case.name: case.floor for case in cases}, models=["shipped", "shipped wide"],
-        crop_px=args.crop, sequence=options["sequence"], starts=args.starts, figure_name="real_space.png",
-        curves_name="real_space_errors.png", choices=choices))
+    realspace.write_report(out / "real_space.md", out / "real_space.csv", out / "real_space.png",
+                           out / "real_space_errors.png", (rows, gap_rows, *first[2:]), cases=cases,
+                           models=["shipped", "shipped wide"], crop_px=args.crop, sequence=options["sequence"],
+                           starts=args.starts)
     print(f"wrote {out / 'real_space.md'} in {time.perf_counter() - started:.0f} s")
 
 

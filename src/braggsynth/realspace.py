@@ -137,6 +137,24 @@ class ParallelRunner:
             self._pool = None
 
 
+def simulated_case(name: str, counts, amplitude, crop_px: int) -> Case:
+    """A held-out simulated pattern's case: its recorded ``counts`` (without gaps) and exact complex
+    ``amplitude``, cropped to the ``crop_px``^3 cube around the peak; the reference is the true object."""
+    counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
+    return Case(name, "simulated", counts, phasing.true_object(amplitude))
+
+
+def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts: int, seed: int, runner,
+                  **phasing_options) -> Case:
+    """A measured file's case: its intensity (and own ``mask`` of unmeasured pixels, or None) cropped to the
+    ``crop_px``^3 cube around the peak; the reference is its gap-free reconstruction
+    (:func:`measured_reference`)."""
+    counts, unmeasured = crop_around_peak(intensity, crop_px, mask)
+    reference, floor = measured_reference(counts, starts=reference_starts, seed=seed, runner=runner,
+                                          unmeasured=unmeasured, **phasing_options)
+    return Case(name, "measured", counts, reference, floor, unmeasured)
+
+
 def measured_reference(counts, *, starts: int, seed: int, runner, unmeasured=None, **phasing_options):
     """(reference, floor): the gap-free reconstruction of a measured file with the lowest error of ``starts``
     starts, and the modulus PCC of each other start against it (the spread of starts that agree). Its seeds
@@ -421,3 +439,30 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
                      f"{_cell(r['pcc_mean'], r['pcc_std'])} | {_cell(r['amplitude_r_mean'], r['amplitude_r_std'])} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def write_report(report_path, table_path, figure_path, curves_path, found, *, cases, models, crop_px: int,
+                 sequence: str, starts: int) -> None:
+    """Write what :func:`real_space_check` ``found``: the Markdown report (:func:`report_markdown`), a CSV of
+    every reconstruction's row, the central slices and the error curves of the first case (atomically)."""
+    import csv
+    from pathlib import Path
+
+    from . import io
+    from .figures import error_curves, real_space_slices
+
+    rows, gap_rows, examples, curves, title = found
+    with io.atomic_path(table_path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    real_space_slices(examples, figure_path, title=title)
+    error_curves(curves, curves_path, title=f"{title}: start 0 of each version")
+    choices = sorted({f"{r['pattern']}, {r['gap_width_px']} px {r['position']}, {r['version']}: {r['choice']}"
+                      for r in rows if "choice" in r and r["start"] == 0})
+    text = report_markdown(summary(rows), summary(gap_rows, key="method", scores=("pcc", "amplitude_r")),
+                           floors={case.name: case.floor for case in cases}, models=models, crop_px=crop_px,
+                           sequence=sequence, starts=starts, figure_name=Path(figure_path).name,
+                           curves_name=Path(curves_path).name, choices=choices)
+    with io.atomic_path(report_path) as tmp:
+        Path(tmp).write_text(text)

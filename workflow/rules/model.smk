@@ -91,20 +91,20 @@ rule real_space:
         report=report(
             "results/evaluation/{model}/real_space.md",
             caption="../report/real_space.rst",
-            category="5 Evaluation",
+            category="0 Real space first",
             labels={"model": "{model}", "file": "real-space table"},
         ),
         table="results/evaluation/{model}/real_space.csv",
         figure=report(
             "results/evaluation/{model}/real_space.png",
             caption="../report/real_space.rst",
-            category="5 Evaluation",
+            category="0 Real space first",
             labels={"model": "{model}", "file": "real-space slices"},
         ),
         curves=report(
             "results/evaluation/{model}/real_space_errors.png",
             caption="../report/real_space.rst",
-            category="5 Evaluation",
+            category="0 Real space first",
             labels={"model": "{model}", "file": "error against iteration"},
         ),
     params:
