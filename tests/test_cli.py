@@ -351,3 +351,12 @@ def test_phase_errors_are_one_line(tmp_path, tiny_model_path, capsys):
     line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--gpu", "0"], 2)
     assert "--gpu needs --library torch or cp" in line
     assert not (tmp_path / "r.cxi").exists()
+
+
+def test_inpaint_says_which_mode_phasing_would_choose(tmp_path, tiny_model_path, capsys):
+    scan = small_scan(tmp_path, gap_px=6)
+    assert main(["inpaint", str(scan), str(tmp_path / "filled.cxi"), "--model", tiny_model_path, "--choose-mode",
+                 "--crop", "32"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("the gaps hold ") and "braggsynth phase --gaps auto --crop 32 would choose " in last
+    assert "amplitude R-factor" in last

@@ -164,10 +164,12 @@ class Choice:
     scores: dict = field(default_factory=dict)
     ring_pixels: int = 0
     holdout_px: int = HOLDOUT_PX
+    why: str = "as asked"
 
     def reason(self) -> str:
+        """One line: the mode and why (the candidates' scores, best first, when it was chosen)."""
         if not self.scores:
-            return f"{self.mode}: no gap"
+            return f"{self.mode}: {self.why}"
         ranked = ", ".join(f"{mode} {score:.3f}" for mode, score in sorted(self.scores.items(), key=lambda s: s[1]))
         return (f"{self.mode}: it predicts the {self.ring_pixels:,} measured pixels hidden {self.holdout_px} px "
                 f"around the gap best (amplitude R-factor {ranked})")
@@ -198,7 +200,7 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
     """
     gap = np.asarray(gap, dtype=bool)
     if not gap.any():
-        return Choice("free")
+        return Choice("free", why="no gap")
     ring = holdout_ring(gap, holdout_px)
     hidden = gap | ring
     measured = np.where(hidden, 0.0, np.asarray(intensity, dtype=np.float64))
@@ -218,6 +220,8 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
     found = runner(jobs, progress=progress)
     intensity = np.asarray(intensity, dtype=np.float64)
     scores = {mode: ring_score(result.obj, intensity, hidden, ring) for mode, result in zip(tried, found)}
+    if not scores:
+        raise ValueError(f"none of the gap modes {', '.join(candidates)} can be tried without a fill")
     mode = min(scores, key=scores.get)
     return Choice(mode, scores, int(ring.sum()), int(holdout_px))
 
