@@ -130,7 +130,9 @@ def _rec_class():
         def modulus(self):
             lib = cohere.devlib
             amplitude = lib.absolute(self.rs_amplitudes)
-            target = lib.clip(amplitude, self.lower, self.upper)
+            # lib.where, not lib.clip: cohere's torch library does not implement clip
+            target = lib.where(amplitude < self.lower, self.lower, lib.where(amplitude > self.upper, self.upper,
+                                                                             amplitude))
             self.errs.append(float(get_norm(amplitude - target) / get_norm(target)) ** 0.5)
             self.rs_amplitudes *= self.get_ratio(target, amplitude)
 
