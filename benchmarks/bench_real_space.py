@@ -3,7 +3,7 @@ beamline meets, on held-out simulated patterns of a finished run and on measured
 
 It runs :func:`braggsynth.realspace.real_space_check` (the rule ``real_space``'s engine) with the shipped
 models only (the 32^3 one for gaps up to 24 px, the wide 64^3 one beyond, which has no calibration and so no
-interval mode), every baseline forced, on a ``--crop``^3 cube, and writes the report and the table. A run
+interval mode), every baseline but ``zero`` (which is the ``zero`` mode) forced, on a ``--crop``^3 cube, and writes the report and the table. A run
 of the default config provides the patterns (its test split, never trained on) and the measured file.
 
 Usage (after ``make``; about an hour on 2 cores for the defaults)::

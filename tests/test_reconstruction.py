@@ -135,3 +135,34 @@ def test_a_sequence_that_is_not_one_is_refused():
     assert phasing.iterations("3*(20*ER+180*HIO)+20*ER") == 620
     with pytest.raises(ValueError, match="not of the form"):
         phasing.iterations("3*(20*ER+")
+
+
+def test_a_choice_that_cannot_be_scored_leaves_the_gap_free(scan):
+    """A gap across whole frames (normal to the rocking axis) hides no measured columns beside it: no score,
+    so no fill is trusted; a fill that fails (a model too narrow for gap and hidden columns) likewise."""
+    counts, _, _ = scan
+    frames = np.zeros(counts.shape, bool)
+    frames[20:24] = True
+    choice = reconstruction.choose_mode(counts, frames, linear_fill, sequence=SHORT)
+    assert choice.mode == "free" and not choice.scores and "hold no photons" in choice.reason()
+
+    def failing_fill(volume, hidden):
+        raise ValueError("gap stripe of 10 px is wider than a 8^3 window can fill")
+
+    _, _, gap = scan
+    choice = reconstruction.choose_mode(counts, gap, failing_fill, sequence=SHORT)
+    assert choice.mode == "free" and "cannot fill the gap with its hidden columns" in choice.reason()
+
+
+def test_every_mode_phases_a_scan_without_a_gap_as_it_is(scan):
+    counts, _, _ = scan
+    for mode in ("forced", "interval", "zero"):
+        _, _, choice, fill = reconstruction.reconstruct(counts, np.zeros(counts.shape, bool), mode=mode,
+                                                        sequence=SHORT)
+        assert choice.mode == "free" and choice.reason() == "free: no gap" and fill is None
+
+
+def test_a_gap_that_does_not_fit_the_volume_is_refused():
+    with pytest.raises(ValueError, match="a 38 px gap plane at columns 36-73 does not fit a volume 64 columns wide"):
+        realspace.gap_at((64, 64, 64), 32, 38, "off")
+    assert realspace.gap_at((64, 64, 64), 32, 6, "off")[0, 0].nonzero()[0].tolist() == [36, 37, 38, 39, 40, 41]

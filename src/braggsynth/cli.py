@@ -65,6 +65,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -147,7 +157,7 @@ def phase_parser() -> argparse.ArgumentParser:
                              f"reconstruction best predicts measured pixels hidden {HOLDOUT_PX} px around the gaps)")
     parser.add_argument("--starts", type=_positive_int, default=3,
                         help="random starts; the one with the lowest final modulus error is kept (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the random starts (default 0)")
     parser.add_argument("--sequence", default=DEFAULT_SEQUENCE,
                         help=f"cohere algorithm sequence (default {DEFAULT_SEQUENCE}, shrink-wrap every iteration)")
     parser.add_argument("--shrink-wrap-threshold", type=_positive_float, default=0.1,
@@ -236,13 +246,17 @@ def _read_scan(args, require_gap: bool = True):
                      detector=args.detector, roi=args.roi, require_gap=require_gap)
 
 
-def _model_path(args, mask) -> Path:
+def _model_path(args, mask, extra_px: int = 0) -> Path:
+    """``--model``, else the shipped model for the mask's widest gap (``extra_px`` wider)."""
     from .gaps import gap_width_px
     from .models import shipped_model_for
 
     if args.model is not None:
         return Path(args.model)
-    path = shipped_model_for(gap_width_px(mask))
+    try:
+        path = shipped_model_for(gap_width_px(mask) + extra_px)
+    except ValueError:  # none that wide: the one for the gap itself (auto then leaves the gap free)
+        path = shipped_model_for(gap_width_px(mask))
     if not path.is_file():
         raise CommandError(f"{path}: the shipped model is missing from this installation; give --model")
     return path
@@ -370,7 +384,8 @@ def phase_command(args) -> int:
           file=sys.stderr)
     fill_function, model_path, calibration = None, None, None
     if gap.any() and args.gaps in ("forced", "interval", "auto"):
-        model_path = _model_path(args, gap)
+        # auto also fills the gap with the columns it hides beside it: a model for the wider gap
+        model_path = _model_path(args, gap, 2 * reconstruction.HOLDOUT_PX if args.gaps == "auto" else 0)
         calibration = _calibration(args, model_path)
         if args.gaps == "interval" and calibration is None:
             raise CommandError(f"{model_path}: has no calibration of its intervals for --gaps interval; give "
@@ -441,7 +456,7 @@ def run_command(name: str, argv) -> int:
     try:
         _check_arguments(parser, args)
         return command(args)
-    except (CommandError, OSError, ValueError) as error:
+    except (CommandError, OSError, ValueError, RuntimeError) as error:
         if args.debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -225,8 +225,8 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     if not gap_mask.any():
         if not extras:
             return result
-        same = volume.astype(np.float64) if calibration is not None else None
-        return Inpainted(result, np.zeros(volume.shape, dtype=np.float32) if with_spread else None, same, same)
+        bounds = (volume.astype(np.float64), volume.astype(np.float64)) if calibration is not None else (None, None)
+        return Inpainted(result, np.zeros(volume.shape, dtype=np.float32) if with_spread else None, *bounds)
 
     # Pad short axes with unmeasured voxels (seen as gap by the model, never written back).
     pad = [(0, max(patch_size - n, 0)) for n in volume.shape]
@@ -240,7 +240,7 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     # weight, weight x log(I + 1) (and of its square, and of the interval's bounds in log(I + 1), when asked),
     # and the windows counted; float32 keeps log(I + 1) to 1e-7 relative and halves the memory of large
     # volumes, float64 keeps the spread's variance exact.
-    names = ["weight", "log"] + (["square"] if with_spread else []) + (["lower", "upper"] if calibration else [])
+    names = ["weight", "log"] + (["square"] if with_spread else []) + (["lower", "upper"] if calibration is not None else [])
     sums_dtype = np.float64 if extras else np.float32
     trusted_sums, any_sums = ({name: np.zeros(work.shape, dtype=sums_dtype) for name in names} for _ in range(2))
     trusted_windows, any_windows = (np.zeros(work.shape, dtype=np.int16) for _ in range(2))

@@ -668,6 +668,9 @@ def write_reconstruction(path, obj, support, intensity, gap, *, mode: str, reaso
     """
     obj, support = np.asarray(obj), np.asarray(support, dtype=bool)
     check_volume(np.abs(obj), support, volume_name="object", mask_name="support")
+    check_volume(np.asarray(intensity), gap, mask_name="gap")
+    if (lower is None) != (upper is None):
+        raise ValueError("write_reconstruction: give both bounds of the interval, or neither")
     with atomic_h5(path) as h5:
         entry = _write_cxi_entry(h5, intensity, gap, record)
         image = entry.create_group("image_1")

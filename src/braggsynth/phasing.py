@@ -188,9 +188,14 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
         data_file = str(Path(folder) / "data.npy")
         np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
         rec = _rec_class()(params, data_file, lower, upper, start, library)
-        with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
-            if rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0:
-                raise RuntimeError("cohere-core could not run the reconstruction")
+        try:
+            with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
+                failed = rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0
+        except Exception as error:  # cohere runs in debug mode: its own errors, and its libraries', come here
+            raise RuntimeError(f"cohere-core could not run the reconstruction ({type(error).__name__}: "
+                               f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from error
+        if failed:
+            raise RuntimeError("cohere-core could not run the reconstruction")
     import cohere_core.controller.phasing as cohere
 
     obj = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_image()))

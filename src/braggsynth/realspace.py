@@ -37,7 +37,7 @@ from .reconstruction import Fill
 
 GAP_FREE = "gap-free"
 POSITIONS = ("through", "off")
-#: Pixels between the maximum and the near edge of an ``off`` gap.
+#: Columns from the maximum's column to the first column of an ``off`` gap (3 measured columns between).
 OFF_EDGE_PX = 4
 
 
@@ -63,16 +63,20 @@ def crop_around_peak(volume, crop_px: int, *others):
 
 
 def gap_plane(shape, centre: int, width: int) -> np.ndarray:
-    """(z, y, x) bool mask of a plane of ``width`` columns (x) centred on column ``centre``."""
-    mask = np.zeros(shape, bool)
+    """(z, y, x) bool mask of the ``width`` columns (x) from ``centre - width // 2`` (centred on column
+    ``centre``, half a column to the left for an even width). ValueError when they do not fit the volume."""
     start = centre - width // 2
-    mask[:, :, max(start, 0):start + width] = True
+    if start < 0 or start + width > shape[2]:
+        raise ValueError(f"a {width} px gap plane at columns {start}-{start + width - 1} does not fit a volume "
+                         f"{shape[2]} columns wide; crop a larger volume")
+    mask = np.zeros(shape, bool)
+    mask[:, :, start:start + width] = True
     return mask
 
 
 def gap_at(shape, peak_x: int, width: int, position: str) -> np.ndarray:
-    """The gap plane of ``width`` columns ``through`` the peak's column, or starting ``OFF_EDGE_PX`` columns
-    after it (``off``: for 6 px, centred 7 px from the maximum)."""
+    """The gap plane of ``width`` columns ``through`` the peak's column (:func:`gap_plane`), or ``off`` it:
+    from ``OFF_EDGE_PX`` columns after it (for 6 px, columns +4 to +9 from the maximum)."""
     if position not in POSITIONS:
         raise ValueError(f"gap position {position!r}: expected one of {', '.join(POSITIONS)}")
     centre = peak_x if position == "through" else peak_x + OFF_EDGE_PX + width // 2
@@ -237,7 +241,7 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
                                  "modulus_pcc": scores["modulus_pcc"], "phase_rms_rad": scores["phase_rms_rad"],
                                  "error": result.error, "error_drop": error_drop(result.errors)})
                     if version == "free":
-                        filled = phasing.gap_fill(result.obj, counts, gap)
+                        filled = phasing.gap_fill(result.obj, counts, gap | own)
                         gap_rows.append({**base, "method": phasing.GAP_FILL, "start": start,
                                          "pcc": gap_pcc(filled, counts, scored),
                                          "amplitude_r": metrics.amplitude_r_factor(filled, counts, scored)})

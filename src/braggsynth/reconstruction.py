@@ -117,9 +117,16 @@ def phase_inputs(intensity, gap, *, mode: str, fill: Fill | None = None, free=No
     return np.where(unknown, 0.0, np.asarray(intensity, dtype=np.float64)), unknown, (lower, upper)
 
 
+#: Random starts a reconstruction may take: their seeds never reach the next seed's.
+MAX_STARTS = 1000
+
+
 def start_seed(seed: int, start: int) -> int:
-    """The seed of random start ``start`` of a reconstruction seeded ``seed`` (the same in every mode)."""
-    return int(seed) * 1000 + int(start)
+    """The seed of random start ``start`` (< :data:`MAX_STARTS`) of a reconstruction seeded ``seed`` >= 0
+    (the same in every mode)."""
+    if int(seed) < 0 or not 0 <= int(start) < MAX_STARTS:
+        raise ValueError(f"seed {seed} and start {start}: expected seed >= 0 and 0 <= start < {MAX_STARTS}")
+    return int(seed) * MAX_STARTS + int(start)
 
 
 def phase_scan(intensity, gap, *, mode: str, fill: Fill | None = None, free=None, starts: int = 1,
@@ -180,6 +187,14 @@ def run_in_turn(jobs, progress: bool = False) -> list:
     return [phasing.phase(**job) for job in tqdm(jobs, desc="phasing", unit="run", disable=not progress)]
 
 
+def _can_try(mode: str, gap, fill) -> bool:
+    try:
+        gap_bounds(mode, gap, fill)
+    except ValueError:
+        return False
+    return True
+
+
 def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidates=CANDIDATES,
                 holdout_px: int = HOLDOUT_PX, seed: int = 0, progress: bool = False, runner=run_in_turn,
                 **phasing_options) -> Choice:
@@ -204,14 +219,13 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
     ring = holdout_ring(gap, holdout_px)
     hidden = gap | ring
     measured = np.where(hidden, 0.0, np.asarray(intensity, dtype=np.float64))
-    fill = fill_function(measured, hidden) if fill_function is not None else None
-    tried = []
-    for mode in candidates:
-        try:
-            gap_bounds(mode, gap, fill)
-        except ValueError:
-            continue
-        tried.append(mode)
+    try:
+        fill = fill_function(measured, hidden) if fill_function is not None else None
+    except ValueError as error:  # e.g. gap and hidden columns wider than the model's window
+        return Choice("free", why=f"the model cannot fill the gap with its hidden columns ({error})")
+    tried = [mode for mode in candidates if _can_try(mode, gap, fill)]
+    if not tried:
+        raise ValueError(f"none of the gap modes {', '.join(candidates)} can be tried without a fill")
     jobs = []
     for mode in tried:
         values, unknown, bounds = phase_inputs(measured, gap, mode=mode, fill=fill, free=ring)
@@ -220,8 +234,9 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
     found = runner(jobs, progress=progress)
     intensity = np.asarray(intensity, dtype=np.float64)
     scores = {mode: ring_score(result.obj, intensity, hidden, ring) for mode, result in zip(tried, found)}
+    scores = {mode: score for mode, score in scores.items() if np.isfinite(score)}
     if not scores:
-        raise ValueError(f"none of the gap modes {', '.join(candidates)} can be tried without a fill")
+        return Choice("free", why=f"the {int(ring.sum()):,} hidden measured pixels hold no photons to score a mode")
     mode = min(scores, key=scores.get)
     return Choice(mode, scores, int(ring.sum()), int(holdout_px))
 
@@ -237,7 +252,9 @@ def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFuncti
     gap = np.asarray(gap, dtype=bool)
     if mode not in MODES:
         raise ValueError(f"gap mode {mode!r}: expected one of {', '.join(MODES)}")
-    if mode == "auto":
+    if not gap.any():
+        choice = Choice("free", why="no gap")
+    elif mode == "auto":
         choice = choose_mode(intensity, gap, fill_function, candidates=candidates, holdout_px=holdout_px, seed=seed,
                              progress=progress, **phasing_options)
     else:
