@@ -37,6 +37,7 @@ def scan(size: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--modes", nargs="+", default=["free", "interval"], choices=["free", "interval"])
     args = parser.parse_args()
     cores = os.cpu_count()
     print(f"| size | mode | iterations | seconds per start | final error |  ({cores} cores, numpy)")
@@ -44,7 +45,7 @@ def main() -> None:
     for size in args.sizes:
         intensity, gap = scan(size)
         fill = reconstruction.Fill(intensity, intensity * 0.5, intensity * 1.2)
-        for mode in ("free", "interval"):
+        for mode in args.modes:
             with scipy.fft.set_workers(cores):
                 start = time.perf_counter()
                 best, _ = reconstruction.phase_scan(intensity, gap, mode=mode, fill=fill, seed=0)

@@ -33,7 +33,7 @@ MODES = ("zero", "free", "forced", "interval", "auto")
 #: The modes :func:`choose_mode` chooses among, in the order it tries them (the first wins a tie).
 CANDIDATES = ("free", "interval", "forced")
 #: Measured columns hidden on each side of a gap to choose the mode (pixels).
-HOLDOUT_PX = 2
+HOLDOUT_PX = 1
 
 
 @dataclass(frozen=True)
