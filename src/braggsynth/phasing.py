@@ -107,7 +107,7 @@ def _rec_class():
 
         def __init__(self, params, data_file, lower, upper, start, library):
             super().__init__(params, data_file, library, debug=True)
-            self._lower, self._upper, self._start = lower, upper, start
+            self._lower, self._upper, self._start, self._library = lower, upper, start, library
 
         def init_dev(self, device_id):
             status = super().init_dev(device_id)
@@ -130,9 +130,11 @@ def _rec_class():
         def modulus(self):
             lib = cohere.devlib
             amplitude = lib.absolute(self.rs_amplitudes)
-            # lib.where, not lib.clip: cohere's torch library does not implement clip
-            target = lib.where(amplitude < self.lower, self.lower, lib.where(amplitude > self.upper, self.upper,
-                                                                             amplitude))
+            if self._library == "torch":  # cohere's torch library does not implement clip
+                target = lib.where(amplitude < self.lower, self.lower,
+                                   lib.where(amplitude > self.upper, self.upper, amplitude))
+            else:
+                target = lib.clip(amplitude, self.lower, self.upper)
             self.errs.append(float(get_norm(amplitude - target) / get_norm(target)) ** 0.5)
             self.rs_amplitudes *= self.get_ratio(target, amplitude)
 
