@@ -343,9 +343,9 @@ def _mode_advice(args, scan, model, calibration) -> str:
     import scipy.fft
 
     from . import reconstruction
-    from .evaluate import _window, peak_position
+    from .evaluate import peak_window
 
-    window = tuple(_window(c, args.crop, n) for c, n in zip(peak_position(scan.intensity), scan.intensity.shape))
+    window = peak_window(scan.intensity, args.crop)
     if not scan.mask[window].any():
         return f"no gap in the {args.crop}^3 cube around the maximum: braggsynth phase --crop {args.crop} needs no fill"
     with scipy.fft.set_workers(os.cpu_count() or 1):
@@ -370,13 +370,13 @@ def phase_command(args) -> int:
     import scipy.fft
 
     from . import io, phasing, reconstruction
-    from .evaluate import _window, peak_position
+    from .evaluate import peak_window
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args, require_gap=False)
     intensity, gap, window = scan.intensity, scan.mask, None
     if args.crop is not None:
-        window = tuple(_window(c, args.crop, n) for c, n in zip(peak_position(intensity), intensity.shape))
+        window = peak_window(intensity, args.crop)
         intensity, gap = intensity[window], gap[window]
     print(f"{scan.where}: {scan.describe()}" + (f"; phasing {intensity.shape} around the maximum" if window else ""),
           file=sys.stderr)

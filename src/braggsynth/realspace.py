@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import metrics, phasing, reconstruction
-from .evaluate import _fill_volume, _window, peak_position
+from .evaluate import _fill_volume, peak_position, peak_window
 from .reconstruction import Fill
 
 GAP_FREE = "gap-free"
@@ -57,7 +57,7 @@ class Case:
 
 def crop_around_peak(volume, crop_px: int, *others):
     """The ``crop_px``^3 cube of ``volume`` (and of each of ``others``) around the maximum of ``volume``."""
-    window = tuple(_window(c, crop_px, n) for c, n in zip(peak_position(volume), np.shape(volume)))
+    window = peak_window(volume, crop_px)
     cropped = [np.asarray(volume)[window]] + [None if o is None else np.asarray(o)[window] for o in others]
     return cropped if others else cropped[0]
 
