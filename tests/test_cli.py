@@ -47,7 +47,7 @@ def gap_pcc(filled, truth, mask) -> float:
 def read_filled(path):
     with h5py.File(path, "r") as h5:
         data = h5["entry_1/data_1"]
-        return (data["data"][()], data["inpainted_mask"][()].astype(bool), data["inpainting_spread"][()],
+        return (data["data"][()], data["filled"][()].astype(bool), data["inpainting_spread"][()],
                 dict(data.attrs))
 
 
@@ -201,7 +201,7 @@ def test_an_all_nan_volume_and_a_negative_voxel_name_the_file(tmp_path, capsys):
     truth[5, 5, 5] = -3.0
     io.write_cxi_intensity(tmp_path / "negative.cxi", np.where(mask, 0, truth), mask)
     line = one_line_error(capsys, ["inpaint", str(tmp_path / "negative.cxi"), str(tmp_path / "out.cxi")])
-    assert f"{tmp_path / 'negative.cxi'}[entry_1/data_1/data]: 1 voxels outside the gaps are negative (down to -3)" \
+    assert f"{tmp_path / 'negative.cxi'}[entry_1/instrument_1/detector_1/data]: 1 voxels outside the gaps are negative (down to -3)" \
         in line
 
 
@@ -301,7 +301,7 @@ def test_phase_writes_the_object_its_support_the_errors_and_a_figure(tmp_path):
         assert np.array_equal(h5["entry_1/image_1/mask"][()], support) and 50 < support.sum() < 32**3 / 4
         assert process["errors"].shape == (50,) and process["start_errors"].shape == (2,)
         assert process.attrs["gap_mode"] == "free" and process.attrs["final_error"] == min(process["start_errors"])
-        assert h5["entry_1/data_1/mask"][()].sum() == 32 * 32 * 4
+        assert h5["entry_1/instrument_1/detector_1/mask"][()].sum() == 32 * 32 * 4 * io.PIXEL_IS_MISSING
     assert (tmp_path / "rec.png").stat().st_size > 10_000
 
 
@@ -330,8 +330,8 @@ def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
     assert main(["phase", str(scan), str(tmp_path / "rec.h5"), "--model", tiny_model_path, "--gaps", "interval",
                  "--calibration", str(calibration), "--sequence", SHORT, "--starts", "1"]) == 0
     with h5py.File(tmp_path / "rec.h5", "r") as h5:
-        lower, upper = h5["entry_1/data_1/lower_bound"][()], h5["entry_1/data_1/upper_bound"][()]
-        gap = h5["entry_1/data_1/mask"][()].astype(bool)
+        lower, upper = h5["entry_1/result_1/lower_bound"][()], h5["entry_1/result_1/upper_bound"][()]
+        gap = h5["entry_1/instrument_1/detector_1/mask"][()].astype(bool)
     assert np.all(lower[gap] < upper[gap]) and np.all(lower[gap] >= 0)
 
 

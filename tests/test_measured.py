@@ -24,7 +24,7 @@ def test_cxi_round_trip_with_mask(tmp_path, volume):
     assert intensity.dtype == np.float32 and np.array_equal(intensity, data)
     assert np.array_equal(read_mask, mask)
     with h5py.File(tmp_path / "scan.cxi") as h5:
-        assert h5["cxi_version"][()] == 150 and h5["entry_1/data_1/mask"].dtype == np.uint8
+        assert h5["cxi_version"][()] == 160 and h5["entry_1/instrument_1/detector_1/mask"].dtype == np.uint32
 
 
 def test_hdf5_keys_root_mask_and_2d_detector_mask(tmp_path, volume):

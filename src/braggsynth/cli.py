@@ -90,7 +90,8 @@ def _command_parser(prog: str, description: str, output_help: str) -> OneLinePar
     parser = OneLineParser(prog=prog, description=description)
     with_layout = sorted(name for name, preset in PRESETS.items() if preset.frame_px is not None)
     parser.add_argument("scan", help="the rocking scan: CXI/HDF5, .npy, .npz or TIFF stack, (z, y, x) photons")
-    parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/data_1/data; .npz default data)")
+    parser.add_argument("--key", help="dataset of the intensity (HDF5 default entry_1/instrument_1/detector_1/data, "
+                                      "else entry_1/data_1/data; .npz default data)")
     masks = parser.add_argument_group(
         "gaps", "the voxels to fill: --mask, else --detector, else the file's own mask, else found in the data "
                 "(stripes of zeros, NaN or sentinel values such as -1 or 2^32 - 1 through every frame)")
@@ -118,8 +119,8 @@ def inpaint_parser() -> argparse.ArgumentParser:
                                                               "a window)")
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="windows per model call (default 32)")
     parser.add_argument("--gap-as-mask", action="store_true",
-                        help="also write the filled voxels as entry_1/data_1/mask (phasing programs then ignore "
-                             "the inpainted values there)")
+                        help="also mark the filled voxels missing in the CXI pixel mask "
+                             "(entry_1/instrument_1/detector_1/mask): phasing programs then ignore the inpainted values")
     _interval_arguments(parser)
     parser.add_argument("--choose-mode", action="store_true",
                         help="also choose, as braggsynth phase --gaps auto does, whether phasing should force the "
@@ -319,7 +320,7 @@ def inpaint_command(args) -> int:
                             "interval_level": args.interval_level})
     io.write_inpainted(args.output, filled, scan.mask, model_path=model_path, gap_as_mask=args.gap_as_mask,
                        record=record, spread=spread, bounds=None if lower is None else (lower, upper),
-                       interval_level=args.interval_level)
+                       interval_level=args.interval_level, geometry=io.read_geometry(args.scan))
     values = spread[scan.mask]
     single = float(np.mean(np.isnan(values)))
     values = values[np.isfinite(values)]
@@ -407,7 +408,8 @@ def phase_command(args) -> int:
                             **options, "gap_photon_share": share})
     io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
                             errors=best.errors, start_errors=[r.error for r in found], lower=lower, upper=upper,
-                            record=record)
+                            record=record, geometry=io.read_geometry(args.scan), crop=window,
+                            scan_shape=scan.intensity.shape)
     if args.figure:
         from .figures import real_space_slices
 

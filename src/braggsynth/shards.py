@@ -137,7 +137,8 @@ def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, fold
     for sample in _bar(samples, "detector", shape):
         for pattern in patterns:
             name = pattern_name(sample, pattern)
-            peak = io.read_peak(Path(peaks) / f"{name}.h5")
+            peak_path = Path(peaks) / f"{name}.h5"
+            peak = io.read_peak(peak_path)
             recorded = detector.simulate_detector(
                 peak["intensity"].astype(np.float64), seeds.rng(seed, "detector", shape, int(sample), int(pattern)),
                 detector=model, max_counts_range=settings["max_counts"], background=settings["background"],
@@ -147,7 +148,8 @@ def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, fold
             log.info("%s: %s", name, recorded.provenance())
             io.write_detector_pattern(folder / f"{name}.h5", gapped=recorded.gapped, mask=recorded.mask,
                                       counts=recorded.counts, expected=recorded.expected,
-                                      record=io.provenance({"detector": settings, **recorded.provenance()}, seed))
+                                      record=io.provenance({"detector": settings, **recorded.provenance()}, seed),
+                                      geometry=io.read_geometry(peak_path))
 
 
 def cut_patches(recordings, shape: str, samples, patterns, settings: dict, count: int, element: str, seed: int,
