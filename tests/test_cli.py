@@ -185,7 +185,7 @@ def test_a_model_file_that_is_no_keras_archive_says_so(tmp_path, capsys):
     (tmp_path / "model.keras").write_text("not a model")
     line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "out.cxi"),
                                    "--model", str(tmp_path / "model.keras")])
-    assert line.endswith("model.keras: not a Keras model archive (.keras, as braggsynth training writes)")
+    assert "model.keras: not a Keras model archive as braggsynth training writes" in line
     line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "out.cxi"),
                                    "--model", str(tmp_path / "missing.keras")])
     assert line.endswith("missing.keras: no such model file")
@@ -201,8 +201,8 @@ def test_an_all_nan_volume_and_a_negative_voxel_name_the_file(tmp_path, capsys):
     truth[5, 5, 5] = -3.0
     io.write_cxi_intensity(tmp_path / "negative.cxi", np.where(mask, 0, truth), mask)
     line = one_line_error(capsys, ["inpaint", str(tmp_path / "negative.cxi"), str(tmp_path / "out.cxi")])
-    assert f"{tmp_path / 'negative.cxi'}[entry_1/instrument_1/detector_1/data]: 1 voxels outside the gaps are negative (down to -3)" \
-        in line
+    assert f"{tmp_path / 'negative.cxi'}[entry_1/instrument_1/detector_1/data]: 1 voxels outside the gaps are " \
+           "negative (down to -3)" in line
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -360,3 +360,103 @@ def test_inpaint_says_which_mode_phasing_would_choose(tmp_path, tiny_model_path,
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("the gaps hold ") and "braggsynth phase --gaps auto --crop 32 would choose " in last
     assert "amplitude R-factor" in last
+
+
+def foreign_models(folder) -> dict:
+    """Keras models a user might give --model that are not braggsynth inpainting models (issue 18)."""
+    import keras
+
+    inputs = keras.Input((32, 32, 32, 2))
+    unrelated = keras.Model(inputs, keras.layers.Conv3D(1, 3, padding="same")(inputs))
+    one_by_one = keras.Sequential([keras.Input((32, 32, 32, 2)), keras.layers.Conv3D(1, 1)])
+    dense = keras.Sequential([keras.Input((10,)), keras.layers.Dense(4)])
+    paths = {}
+    for name, model in (("unrelated", unrelated), ("one_by_one", one_by_one), ("dense", dense)):
+        paths[name] = folder / f"{name}.keras"
+        model.save(paths[name])
+    return paths
+
+
+def test_a_model_that_is_not_a_braggsynth_inpainting_model_is_refused_in_one_line(tmp_path, capsys):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    expected = {"unrelated": "its output is 'Conv3D', not the ResidualFill of its input",
+                "one_by_one": "a Sequential model, expected the functional U-Net braggsynth builds",
+                "dense": "a Sequential model, expected the functional U-Net braggsynth builds"}
+    for name, path in foreign_models(tmp_path).items():
+        for command in ("inpaint", "finetune"):
+            output = tmp_path / ("out.cxi" if command == "inpaint" else "out.keras")
+            line = one_line_error(capsys, [command, str(tmp_path / "scan.cxi"), str(output), "--model", str(path)])
+            assert f"{path}: not a braggsynth inpainting model: {expected[name]}" in line, line
+            assert not output.exists()
+
+
+def tiny_model_with_correction(folder, bias: float) -> str:
+    """The tiny residual model with its correction shifted by ``bias`` (normalised log units) everywhere."""
+    import keras
+
+    from braggsynth.model import build_model, save_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(base_filters=4, depth=2)
+    kernel, offset = model.get_layer("correction").get_weights()
+    model.get_layer("correction").set_weights([kernel, np.full_like(offset, bias)])
+    return str(save_model(model, folder / f"shifted_{bias}.keras"))
+
+
+def test_inpaint_never_writes_negative_or_non_finite_counts(tmp_path, capsys):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "low.cxi"),
+                 "--model", tiny_model_with_correction(tmp_path, -5.0)]) == 0
+    filled = read_filled(tmp_path / "low.cxi")[0]
+    assert filled[mask].min() == 0.0 and np.isfinite(filled).all()
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "nan.cxi"),
+                                   "--model", tiny_model_with_correction(tmp_path, np.nan)])
+    assert f"the model's fill is not finite in {int(mask.sum()):,} of the {int(mask.sum()):,} gap voxels; " \
+           "nothing written" in line
+    assert not (tmp_path / "nan.cxi").exists()
+
+
+def test_a_folder_given_as_the_scan_or_the_output_says_so(tmp_path, capsys):
+    (tmp_path / "scans").mkdir()
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scans"), str(tmp_path / "out.cxi")])
+    assert line.endswith(f"{tmp_path / 'scans'}: is a folder, not a scan file; give the file (HDF5/CXI, .npy, .npz "
+                         "or TIFF)")
+    np.save(tmp_path / "scan.npy", np.ones((36, 48, 40), np.float32))
+    (tmp_path / "out.cxi").mkdir()
+    line = one_line_error(capsys, ["inpaint", str(tmp_path / "scan.npy"), str(tmp_path / "out.cxi")])
+    assert line.endswith(f"{tmp_path / 'out.cxi'}: is a folder; give the output's file name")
+
+
+def test_an_existing_output_is_replaced_with_a_notice_and_stale_partials_are_removed(tmp_path, capsys,
+                                                                                   tiny_model_path):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    (tmp_path / "out.cxi").write_bytes(b"an earlier result")
+    stale = tmp_path / ".out.cxi.k2j4h1.part"  # what a kill -9 during the write leaves
+    stale.write_bytes(b"half a file")
+    other = tmp_path / ".other.cxi.a1.part"
+    other.write_bytes(b"another output's")
+    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "out.cxi"), "--model", tiny_model_path]) == 0
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'out.cxi'}: removed .out.cxi.k2j4h1.part, left by an interrupted write" in err
+    assert f"{tmp_path / 'out.cxi'}: exists; it is replaced once the new file is complete" in err
+    assert not stale.exists() and other.exists() and h5py.is_hdf5(tmp_path / "out.cxi")
+
+
+def test_a_stride_wider_than_the_window_and_a_missing_scan_fail_before_the_model_loads(tmp_path, tiny_model_path):
+    truth, mask = maxipix_scan((36, 48, 40))
+    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
+    code = ("import sys\nfrom braggsynth.cli import main\n"
+            f"assert main(['inpaint', {str(tmp_path / 'scan.cxi')!r}, {str(tmp_path / 'out.cxi')!r}, '--model', "
+            f"{tiny_model_path!r}, '--stride', '1000']) == 1\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'deep learning imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "braggsynth inpaint: error: --stride 1000: at most the " \
+                                                     "model's window, 32 voxels"
+    result = subprocess.run([BRAGGSYNTH, "finetune", str(tmp_path / "missing.h5"), str(tmp_path / "tuned.keras")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"braggsynth finetune: error: {tmp_path / 'missing.h5'}: no such file"

@@ -117,3 +117,19 @@ def test_model_runs_with_other_keras_backends(backend):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.split()[-1]) == gapmodel.build_model(**TINY).count_params()
+
+
+def test_the_keras_floor_has_no_published_safe_mode_bypass():
+    """pyproject's floor excludes every Keras with a published safe_mode bypass (fixed by 3.14.0) and
+    admits the installed one."""
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    keras_requirement = next(Requirement(line) for line in project["dependencies"] if line.startswith("keras"))
+    for vulnerable in ("3.3.0", "3.8.0", "3.10.0", "3.11.2", "3.13.1"):
+        assert vulnerable not in keras_requirement.specifier, vulnerable
+    assert metadata.version("keras") in keras_requirement.specifier

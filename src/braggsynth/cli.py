@@ -20,7 +20,6 @@ import argparse
 import logging
 import os
 import sys
-import zipfile
 from pathlib import Path
 
 
@@ -218,16 +217,20 @@ def _check_arguments(parser, args) -> None:
             raise CommandError(f"{args.figure}: the figure must end in .png")
 
 
-def _check_model_file(path) -> None:
+def _check_model_file(path) -> int:
+    """The window side of a model file, after checking (without loading it) that it is a braggsynth model."""
+    from .models import window_of
+
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"{path}: no such model file")
-    if not zipfile.is_zipfile(path):
-        raise CommandError(f"{path}: not a Keras model archive (.keras, as braggsynth training writes)")
+    return window_of(path)
 
 
 def _check_output(output, scan, suffixes, what: str) -> None:
     from .scans import same_file
+
+    from .io import remove_stale_partials
 
     output = Path(output)
     if output.suffix.lower() not in suffixes:
@@ -236,6 +239,12 @@ def _check_output(output, scan, suffixes, what: str) -> None:
         raise CommandError(f"{output}: is the scan itself; write the result to another file")
     if not output.parent.is_dir():
         raise CommandError(f"{output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise CommandError(f"{output}: is a folder; give the {what}'s file name")
+    for partial in remove_stale_partials(output):
+        print(f"{output}: removed {partial.name}, left by an interrupted write", file=sys.stderr)
+    if output.exists():
+        print(f"{output}: exists; it is replaced once the new file is complete", file=sys.stderr)
 
 
 def _read_scan(args, require_gap: bool = True):
@@ -308,6 +317,9 @@ def inpaint_command(args) -> int:
     scan = _read_scan(args)
     print(f"{scan.where}: {scan.describe()}", file=sys.stderr)
     model_path = _model_path(args, scan.mask)
+    window = _check_model_file(model_path)
+    if args.stride is not None and args.stride > window:
+        raise CommandError(f"--stride {args.stride}: at most the model's window, {window} voxels")
     calibration = _calibration(args, model_path)
     model = _load(model_path, args.debug)
     filled, spread, lower, upper = inpaint(scan.intensity, scan.mask, model, stride=args.stride,
@@ -423,7 +435,6 @@ def phase_command(args) -> int:
 
 def finetune_command(args) -> int:
     from . import finetune
-    from .model import save_model
 
     _check_output(args.output, args.scan, (".keras",), "fine-tuned model")
     if args.model is not None and Path(args.model).resolve() == Path(args.output).resolve():
@@ -431,7 +442,11 @@ def finetune_command(args) -> int:
     scan = _read_scan(args)
     print(f"{scan.where}: {scan.describe()}", file=sys.stderr)
     model_path = _model_path(args, scan.mask)
-    result = finetune.finetune(_load(model_path, args.debug), scan.intensity, scan.mask, steps=args.steps,
+    _check_model_file(model_path)
+    model = _load(model_path, args.debug)
+    from .model import save_model
+
+    result = finetune.finetune(model, scan.intensity, scan.mask, steps=args.steps,
                                batch_size=args.batch_size, learning_rate=args.learning_rate, windows=args.windows,
                                held_back=args.held_back, seed=args.seed)
     save_model(result.model, args.output)

@@ -194,9 +194,10 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     -------
     filled : (z, y, x) array of the volume's dtype (float32 for integer
         volumes): the volume with its gap voxels replaced by the blended
-        predictions (module docstring); every other voxel is bit-for-bit the
-        input's. With ``with_spread`` or ``calibration``, an :class:`Inpainted`
-        of it and:
+        predictions (module docstring), never below 0; every other voxel is
+        bit-for-bit the input's (a fill that is not finite anywhere raises
+        ValueError). With ``with_spread`` or ``calibration``, an
+        :class:`Inpainted` of it and:
     spread : only with ``with_spread``, float32 (z, y, x): in each gap voxel
         the weighted standard deviation, in log(I + 1), of the predictions of
         the windows blended there (how much overlapping windows disagree);
@@ -259,14 +260,14 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
             bounds.append(window_bounds)
         filled = fill_patches(model, windows, masks, batch_size=batch_size)
         for corner, box, mask, prediction, (low, high) in zip(batch, boxes, masks, filled, bounds):
-            values = {"log": np.log1p(patches.denormalise(prediction, low, high))}
+            values = {"log": patches.unscale(prediction, low, high)}
             if with_spread:
                 values["square"] = values["log"] ** 2
             if calibration is not None:
                 below, above = uncertainty.offsets(calibration, uncertainty.gap_depth(mask), prediction,
                                                    interval_level)
-                values["lower"] = np.log1p(patches.denormalise(prediction + below, low, high))
-                values["upper"] = np.log1p(patches.denormalise(prediction + above, low, high))
+                values["lower"] = patches.unscale(prediction + below, low, high)
+                values["upper"] = patches.unscale(prediction + above, low, high)
             whole = _whole_stripes(corner, stripes, patch_size, work.shape)
             for sums, counted, w in ((trusted_sums, trusted_windows, weight * whole), (any_sums, any_windows, weight)):
                 sums["weight"][box] += w
@@ -284,7 +285,11 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
             found[name][fallback] = sums[crop][gap_mask][fallback]
         counted[fallback] = any_windows[crop][gap_mask][fallback]
     mean = {name: found[name] / found["weight"] for name in names[1:]}
-    result[gap_mask] = np.expm1(mean["log"]).astype(dtype)
+    bad = ~np.isfinite(mean["log"])
+    if bad.any():
+        raise ValueError(f"the model's fill is not finite in {int(bad.sum()):,} of the {bad.size:,} gap voxels; "
+                         "nothing written")
+    result[gap_mask] = np.maximum(np.expm1(mean["log"]), 0.0).astype(dtype)  # counts are never negative
     if not np.array_equal(result[~gap_mask], volume[~gap_mask].astype(dtype), equal_nan=True):
         raise RuntimeError("inpaint changed measured voxels")
     if not extras:

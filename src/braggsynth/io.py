@@ -107,6 +107,17 @@ def remove_partials(folder) -> list[Path]:
     return removed
 
 
+def remove_stale_partials(path) -> list[Path]:
+    """Delete what an interrupted write of ``path`` left beside it: the ``.<name>.*.part`` files of
+    :func:`atomic_path` (and ``.<stem>.*.keras`` of a model's save); returns them."""
+    path = Path(path)
+    patterns = [f".{path.name}.*.part"] + ([f".{path.stem}.*.keras"] if path.suffix == ".keras" else [])
+    removed = [partial for pattern in patterns for partial in path.parent.glob(pattern) if partial.is_file()]
+    for partial in removed:
+        partial.unlink(missing_ok=True)
+    return removed
+
+
 @contextlib.contextmanager
 def open_h5(path):
     """Open an HDF5 file for reading; failures name the file (and, for a workflow intermediate, the rule that
@@ -467,6 +478,8 @@ def read_raw(path, key: str | None = None, mask_key: str | None = None):
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder, not a scan file; give the file (HDF5/CXI, .npy, .npz or TIFF)")
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
     if suffix in HDF5_SUFFIXES:
@@ -741,6 +754,10 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
     intensity = np.asarray(intensity)
     filled_mask = np.asarray(filled_mask, dtype=bool)
     check_volume(intensity, filled_mask, mask_name="filled_mask")
+    bad = ~np.isfinite(intensity) | (intensity < 0)
+    if bad.any():
+        raise ValueError(f"{path}: not written: {int(bad.sum()):,} voxels of the inpainted intensity are negative or "
+                         "not finite")
     with atomic_h5(path) as h5:
         entry = _write_cxi_entry(h5, intensity, filled_mask & gap_as_mask, record, geometry=geometry)
         data = entry["data_1"]

@@ -44,7 +44,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from . import baselines, io  # noqa: E402
-from .models import SHIPPED_MODEL  # noqa: E402
+from .models import SHIPPED_MODEL, window_of  # noqa: E402
 
 log = logging.getLogger("braggsynth.model")
 if _ONEDNN_UNSET and _TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
@@ -207,7 +207,8 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
 
 
 def load_model(path=None, *, compile: bool = False) -> keras.Model:
-    """Load a model in safe mode (a file with Lambda layers or pickled code is refused).
+    """Load a braggsynth inpainting model in safe mode (:func:`braggsynth.models.window_of` checks its
+    structure first; a file with Lambda layers or pickled code is refused).
 
     ``path`` None loads the model shipped with the package (:data:`SHIPPED_MODEL`);
     ``compile`` also restores its loss and optimizer state (to resume training).
@@ -215,6 +216,7 @@ def load_model(path=None, *, compile: bool = False) -> keras.Model:
     path = SHIPPED_MODEL if path is None else Path(path)
     if not path.is_file():
         raise io.DataFileError(f"{path}: model file not found")
+    window_of(path)  # a braggsynth inpainting model, checked before any of it loads
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=compile)
     except (ValueError, OSError, KeyError, TypeError) as error:

@@ -60,10 +60,15 @@ def normalise(patch, gap_mask) -> tuple[np.ndarray, tuple[float, float]]:
     return x, (low, high)
 
 
+def unscale(x, low: float, high: float) -> np.ndarray:
+    """log(I + 1) (float64) from normalised values: the inverse of :func:`scale`."""
+    span = high - low if high > low else 1.0
+    return np.asarray(x, dtype=np.float64) * span + low
+
+
 def denormalise(x, low: float, high: float) -> np.ndarray:
     """Intensities (float64) from normalised values: the inverse of :func:`normalise`."""
-    span = high - low if high > low else 1.0
-    return np.expm1(np.asarray(x, dtype=np.float64) * span + low)
+    return np.expm1(unscale(x, low, high))
 
 
 def gap_through_centre(patch_size: int, gap_width_px: int, orientation: str) -> np.ndarray:
