@@ -131,6 +131,14 @@ def test_split_fractions_must_sum_to_one():
         check_config(config)
 
 
+@pytest.mark.parametrize("missing", ["train", "validation", "test"])
+def test_split_fractions_must_name_every_split(missing):
+    fractions = {name: value for name, value in {"train": 0.8, "validation": 0.1, "test": 0.1}.items()
+                 if name != missing}
+    config = {"shapes": {"c": CUBE}, "dataset": {"split_fractions": fractions}}
+    assert schema_error(config, SCHEMA) == f"dataset.split_fractions: {missing!r} is a required property"
+
+
 @pytest.mark.workflow
 def test_a_split_left_empty_fails_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path, {"seed": 1, "shapes": {"cube": {**CUBE, "count": 2}}, "peaks": SMALL_GRID})
@@ -189,3 +197,45 @@ def test_a_detector_in_plane_angle_beyond_the_scattering_angle_fails_naming_the_
         check_detector_frame(config)
     config["peaks"]["detector_frame"]["in_plane_angle_deg"] = [-10.0, 10.0]
     check_detector_frame(config)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "the file is empty; it needs at least shapes: (every other key has a default, "
+         "see workflow/schemas/config.schema.yaml)"),
+    ("- seed: 1\n- shapes: {}\n", "the top level is a list, not keys (such as seed: and shapes:)"),
+    ("shapes\n", "the top level is the single value 'shapes', not keys (such as seed: and shapes:)"),
+])
+def test_a_config_file_that_holds_no_keys_is_one_line_naming_it(tmp_path, text, expected):
+    from braggsynth.config import check_yaml
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as error:
+        check_yaml(path)
+    assert str(error.value) == f"Config error in {path}: {expected}"
+
+
+def test_an_experimental_file_must_be_hdf5_when_its_job_reads_it_as_hdf5(tmp_path):
+    import h5py
+    import numpy as np
+
+    from braggsynth.config import check_training_set
+
+    config = peaks_config()
+    config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": "maxipix",
+                            "orientation_probabilities": {"vertical": 1.0}},
+                  patches={"size": 32, "gap_widths_px": [6]},
+                  dataset={"split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}})
+    config["peaks"]["grid"] = [64, 64, 64]
+    with h5py.File(tmp_path / "scan.cxi", "w") as h5:
+        h5["entry_1/data_1/data"] = np.ones((4, 4, 4))
+    np.save(tmp_path / "scan.npy", np.ones((4, 4, 4)))
+    (tmp_path / "notes.h5").write_text("not HDF5\n")
+    entry = {"optional": False, "object": False}
+    config["experimental"] = [{**entry, "name": "a", "path": str(tmp_path / "scan.cxi")},
+                              {**entry, "name": "b", "path": str(tmp_path / "scan.npy")}]
+    check_training_set(config)
+    config["experimental"].append({**entry, "name": "c", "path": str(tmp_path / "notes.h5")})
+    with pytest.raises(ConfigError, match=r"^experimental\[2\]\.path: .*notes\.h5: not an HDF5 file \(no HDF5 "
+                                          r"signature\), but its suffix \.h5 says it is$"):
+        check_training_set(config)

@@ -187,3 +187,49 @@ def test_cached_prefill_gives_the_batches_computed_afresh(fringe_dataset):
     finally:
         cached.close()
         fresh.close()
+
+
+def _finished_copy(trained, destination):
+    """A copy of the finished training folder (the module's run stays as it is for the other tests)."""
+    import shutil
+
+    output, _, history = trained
+    shutil.copytree(output, destination)
+    return destination, history
+
+
+def test_a_finished_training_remakes_its_missing_curve_and_history_without_retraining(trained, fringe_dataset,
+                                                                                      tmp_path):
+    """A job killed after the last epoch's state.json but before its curve: the rerun draws it, never retrains."""
+    output, history = _finished_copy(trained, tmp_path / "run")
+    state = (output / training.STATE_FILE).read_bytes()
+    models = {name: (output / name).read_bytes() for name in (training.LAST_MODEL, training.BEST_MODEL)}
+    (output / training.CURVE_PNG).unlink()
+    (output / training.HISTORY_CSV).unlink()
+    again = training.train(fringe_dataset, output, epochs=3, verbose=0, **TINY)
+    assert again == history
+    assert (output / training.CURVE_PNG).stat().st_size > 5_000
+    with open(output / training.HISTORY_CSV) as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    assert (output / training.STATE_FILE).read_bytes() == state
+    assert {name: (output / name).read_bytes() for name in models} == models
+
+
+def test_a_finished_training_without_its_best_model(trained, fringe_dataset, tmp_path):
+    """best.keras is the last epoch's model: restored from last.keras; an earlier epoch's is lost: one line."""
+    output, history = _finished_copy(trained, tmp_path / "run")
+    state = json.loads((output / training.STATE_FILE).read_text())
+    assert state["best_epoch"] == 2  # the loss still falls at the third epoch
+    best = gapmodel.load_model(output / training.BEST_MODEL).get_weights()
+    (output / training.BEST_MODEL).unlink()
+    assert training.train(fringe_dataset, output, epochs=3, verbose=0, **TINY) == history
+    restored = gapmodel.load_model(output / training.BEST_MODEL).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(best, restored, strict=True))
+
+    (output / training.BEST_MODEL).unlink()
+    (output / training.STATE_FILE).write_text(json.dumps({**state, "best_epoch": 1}))  # an earlier epoch was best
+    with pytest.raises(OSError) as error:
+        training.train(fringe_dataset, output, epochs=3, verbose=0, **TINY)
+    assert str(error.value) == (f"{output / training.BEST_MODEL}: missing, and the best model (epoch 2 of 3) is not "
+                                f"the last one (last.keras); delete {output} to train again")
+    assert (output / training.LAST_MODEL).is_file() and not (output / training.BEST_MODEL).exists()

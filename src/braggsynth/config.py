@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import detector, frames, reflections, scattering, shapes
+from . import detector, frames, io, reflections, scattering, shapes
 from .inpaint import MIN_CONTEXT_PX
 
 KIND_KEYS = {
@@ -42,16 +43,30 @@ def key_path(parts) -> str:
 
 
 def check_yaml(path) -> None:
-    """Exit with one line naming the file, line and column when ``path`` is not valid YAML (Snakemake names neither)."""
+    """Exit with one line naming the file when ``path`` is not a YAML mapping of config keys.
+
+    Snakemake's own messages name neither the file nor the place: here a
+    syntax error gives the line and column, an empty file (or one of comments
+    only) says so, and a top level that is a list or a single value says what
+    it is.
+    """
     try:
         with open(path) as handle:
-            yaml.safe_load(handle)
+            loaded = yaml.safe_load(handle)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         raise SystemExit(f"Config error in {where}: not valid YAML ({error.problem or error.context})") from None
+    except yaml.YAMLError as error:
+        raise SystemExit(f"Config error in {path}: not valid YAML ({' '.join(str(error).split())})") from None
     except OSError as error:
         raise SystemExit(f"Config error in {path}: cannot be read ({error.strerror})") from None
+    if loaded is None:
+        raise SystemExit(f"Config error in {path}: the file is empty; it needs at least shapes: (every other key has "
+                         f"a default, see workflow/schemas/config.schema.yaml)")
+    if not isinstance(loaded, dict):
+        kind = "a list" if isinstance(loaded, list) else f"the single value {str(loaded)[:40]!r}"
+        raise SystemExit(f"Config error in {path}: the top level is {kind}, not keys (such as seed: and shapes:)")
 
 
 def load_schema(path) -> dict:
@@ -113,8 +128,17 @@ def check_training_set(config: dict) -> None:
         if entry["name"] in names:
             raise ConfigError(f"experimental[{i}].name: {entry['name']!r} is used twice")
         names.add(entry["name"])
-        if not Path(entry["path"]).is_file() and not entry["optional"]:
-            raise ConfigError(f"experimental[{i}].path: {entry['path']}: no such file")
+        path = Path(entry["path"])
+        if not path.is_file():
+            if not entry["optional"]:
+                raise ConfigError(f"experimental[{i}].path: {entry['path']}: no such file")
+            continue
+        # its job would read it as HDF5: its signature (the first bytes) tells now, without reading the data
+        if (entry["object"] or path.suffix.lower() in io.HDF5_SUFFIXES) and not h5py.is_hdf5(path):
+            because = ("object: true reads it as HDF5 (CXI)" if entry["object"]
+                       else f"its suffix {path.suffix} says it is")
+            raise ConfigError(f"experimental[{i}].path: {entry['path']}: not an HDF5 file (no HDF5 signature), "
+                              f"but {because}")
     total = sum(config["dataset"]["split_fractions"].values())
     if not np.isclose(total, 1.0):
         raise ConfigError(f"dataset.split_fractions: they sum to {total:g}, not 1")

@@ -22,6 +22,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -263,11 +264,46 @@ def _plain(value):
 def _write_state(output_dir, state):
     with io.atomic_path(Path(output_dir) / STATE_FILE) as tmp:
         tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-    columns = sorted({key for row in state["history"] for key in row} - {"epoch"})
+    _write_history(output_dir, state["history"])
+
+
+def _write_history(output_dir, history):
+    columns = sorted({key for row in history for key in row} - {"epoch"})
     with io.atomic_path(Path(output_dir) / HISTORY_CSV) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["epoch", *columns])
         writer.writeheader()
-        writer.writerows(state["history"])
+        writer.writerows(history)
+
+
+def _restore_best_model(output_dir, state):
+    """Put back a missing best.keras from last.keras when the last epoch was the best (the same weights);
+    raise DataFileError, one line, when an earlier epoch was: its weights are gone."""
+    output_dir = Path(output_dir)
+    best_path = output_dir / BEST_MODEL
+    if best_path.is_file():
+        return
+    best_epoch, epochs_done = state.get("best_epoch"), state["epochs_done"]
+    if best_epoch != epochs_done - 1:
+        where = "unknown" if best_epoch is None else best_epoch + 1
+        raise io.DataFileError(f"{best_path}: missing, and the best model (epoch {where} of {epochs_done}) is not "
+                               f"the last one ({LAST_MODEL}); delete {output_dir} to train again")
+    with io.atomic_path(best_path) as tmp:
+        shutil.copyfile(output_dir / LAST_MODEL, tmp)
+    log.warning("%s: %s was missing; restored from %s (epoch %d, the best)", output_dir, BEST_MODEL, LAST_MODEL,
+                epochs_done)
+
+
+def _remake_missing(output_dir, state):
+    """history.csv and learning_curve.png of a finished run, from the history in state.json, where missing."""
+    from . import figures
+
+    output_dir = Path(output_dir)
+    if not (output_dir / HISTORY_CSV).is_file():
+        _write_history(output_dir, state["history"])
+        log.info("%s: remade the missing %s from %s", output_dir, HISTORY_CSV, STATE_FILE)
+    if not (output_dir / CURVE_PNG).is_file():
+        figures.learning_curve(state["history"], output_dir / CURVE_PNG)
+        log.info("%s: remade the missing %s from %s", output_dir, CURVE_PNG, STATE_FILE)
 
 
 def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
@@ -292,7 +328,15 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     rerun continues from ``last.keras`` at the first epoch not yet done, with
     the optimizer, learning rate, time spent and callback counters as they
     were; the model arguments of the rerun are then ignored.  A run killed
-    during an epoch loses that epoch only.
+    during an epoch loses that epoch only.  A rerun of a finished run
+    (stopped, or at ``epochs``) trains nothing: it remakes a missing
+    ``history.csv`` or ``learning_curve.png`` from the history in
+    ``state.json`` (a run killed after its last epoch, before its curve).  A
+    missing ``best.keras`` is copied back from ``last.keras`` when the last
+    epoch was the best (the same weights); when an earlier epoch was, those
+    weights are gone and the rerun raises DataFileError, one line naming the
+    file and the folder to delete to train again (retraining silently would
+    discard the run's checkpoints and take as long as the first training).
 
     Parameters
     ----------
@@ -347,9 +391,11 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     try:
         if resume and state_path.is_file() and last_path.is_file():
             state = json.loads(state_path.read_text())
+            _restore_best_model(output_dir, state)
             if state.get("stopped") or state["epochs_done"] >= epochs:
                 log.info("%s: training already finished (%d epochs, %s)", output_dir, state["epochs_done"],
                          state.get("stopped", "epoch limit"))
+                _remake_missing(output_dir, state)
                 return state["history"]
             keras.utils.set_random_seed(seed + state["epochs_done"])
             model = load_model(last_path, compile=True)
