@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# `make run CONFIGFILE=mine.yaml`: the run of a config file of your own, checked first (Snakemake's own reading of
+# a --configfile names neither the file nor the line of a YAML error).
+CONFIGFILE ?=
+CONFIG_ARGS = $(if $(CONFIGFILE),--configfile "$(CONFIGFILE)")
+CHECK_CONFIG = $(if $(CONFIGFILE),$(BIN)/python -m braggsynth.config "$(CONFIGFILE)" &&)
 
 .PHONY: all setup run dry-run report test bench pretrain ship pretrain-wide ship-wide clean
 
@@ -17,10 +22,10 @@ $(BIN)/snakemake: pyproject.toml
 setup: $(BIN)/snakemake
 
 run: setup
-	$(BIN)/snakemake --cores $(CORES)
+	$(CHECK_CONFIG) $(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS)
 
 dry-run: setup
-	$(BIN)/snakemake -n
+	$(CHECK_CONFIG) $(BIN)/snakemake -n $(CONFIG_ARGS)
 
 # A self-contained HTML page of the run's figures and tables (after `make`).
 report: setup

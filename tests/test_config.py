@@ -239,3 +239,25 @@ def test_an_experimental_file_must_be_hdf5_when_its_job_reads_it_as_hdf5(tmp_pat
     with pytest.raises(ConfigError, match=r"^experimental\[2\]\.path: .*notes\.h5: not an HDF5 file \(no HDF5 "
                                           r"signature\), but its suffix \.h5 says it is$"):
         check_training_set(config)
+
+
+def test_a_configfile_of_ones_own_is_checked_in_one_line_before_snakemake_reads_it(tmp_path):
+    """``make run CONFIGFILE=F`` runs ``python -m braggsynth.config F`` first: Snakemake's own message for a
+    --configfile names neither the file nor the line."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.yaml").write_text("seed: 1\nshapes:\n  cube: {kind: cube, count: [1\n")
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    (tmp_path / "good.yaml").write_text("seed: 1\nshapes:\n  cube: {kind: cube, count: 1}\n")
+    for name, message in (("bad.yaml", ", line 4, column 1: not valid YAML (expected ',' or ']'"),
+                          ("empty.yaml", ": the file is empty; it needs at least shapes:")):
+        result = subprocess.run([sys.executable, "-m", "braggsynth.config", str(tmp_path / name)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"Config error in {tmp_path / name}{message}"), result.stderr
+    good = subprocess.run([sys.executable, "-m", "braggsynth.config", str(tmp_path / "good.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0 and not good.stderr
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert '$(BIN)/python -m braggsynth.config "$(CONFIGFILE)" &&' in makefile

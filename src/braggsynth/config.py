@@ -237,3 +237,17 @@ def check_shapes(config: dict) -> None:
         except ValueError as error:
             key = {"facets": "facets", "wulff": "surface_energies", "winterbottom": "interface"}.get(kind, "kind")
             raise ConfigError(f"{where}.{key}: {error}") from None
+
+
+def main(argv=None) -> None:
+    """``python -m braggsynth.config FILE...``: one line naming the file (and the line and column) for a config
+    file that is not a YAML mapping of keys; ``make run CONFIGFILE=FILE`` runs it first, since Snakemake reads
+    a ``--configfile`` before the workflow and names neither file nor place."""
+    import sys
+
+    for path in sys.argv[1:] if argv is None else argv:
+        check_yaml(path)
+
+
+if __name__ == "__main__":
+    main()
