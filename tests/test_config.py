@@ -137,6 +137,9 @@ def test_split_fractions_must_name_every_split(missing):
                  if name != missing}
     config = {"shapes": {"c": CUBE}, "dataset": {"split_fractions": fractions}}
     assert schema_error(config, SCHEMA) == f"dataset.split_fractions: {missing!r} is a required property"
+    config["dataset"]["split_fractions"][missing] = 0
+    assert schema_error(config, SCHEMA) == f"dataset.split_fractions.{missing}: 0 is less than or equal to the " \
+                                           "minimum of 0"
 
 
 @pytest.mark.workflow

@@ -6,7 +6,8 @@ The mask of the voxels to fill comes from the first of:
 2. a detector's layout (``detector`` with a frame layout, e.g. ``maxipix``,
    ``eiger4m``, ``eiger2m``) and the region of interest's first pixel on the
    detector frame (``roi``);
-3. the scan file's own mask (CXI ``entry_1/data_1/mask``, an .npz ``mask``);
+3. the scan file's own mask (CXI ``entry_1/instrument_1/detector_1/mask`` or ``entry_1/data_1/mask``, an
+   .npz ``mask``);
 4. the gaps found in the data (:func:`braggsynth.gaps.find_gaps`: stripes
    of zeros, NaN or sentinel values through every frame).
 
