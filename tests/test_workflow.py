@@ -3,12 +3,15 @@
 import copy
 import csv
 import json
+import os
+import re
+import time
 
 import h5py
 import numpy as np
 import pytest
 
-from braggsynth import io
+from braggsynth import io, shards
 from braggsynth.baselines import BASELINES
 from conftest import copy_workflow, scheduled_jobs, snakemake, write_config
 
@@ -301,3 +304,131 @@ def test_html_report_gathers_every_stage_and_renders(finished_run, tmp_path):
                     "--virtual-time-budget=10000", f"--screenshot={screenshot}",
                     (finished_run / "results" / "report.html").as_uri()], capture_output=True, timeout=120)
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def dry_run_config_errors(tmp_path, config, *args):
+    """The "Config error" lines of a dry run of ``config`` (which must fail) on a fresh copy of the workflow."""
+    workdir = copy_workflow(tmp_path, config)
+    result = snakemake(workdir, "--dry-run", *args, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "results").exists()
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Config error")]
+
+
+def test_split_fractions_without_a_test_split_fail_at_the_dry_run(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["dataset"]["split_fractions"] = {"train": 0.6, "validation": 0.4}
+    assert dry_run_config_errors(tmp_path, config) == [
+        "Config error in config.yaml: dataset.split_fractions: 'test' is a required property"]
+
+
+def jobs_run(output: str, *rules: str) -> set[tuple[str, ...]]:
+    """(rule, *wildcard values) of the jobs of ``rules`` that a run's log reports it started."""
+    jobs, rule, values = set(), None, ()
+    for line in output.splitlines() + ["rule end:"]:
+        started = re.match(r"^\s*(?:local)?rule (\w+):", line)
+        if started:
+            if rule in rules:
+                jobs.add((rule, *values))
+            rule, values = started.group(1), ()
+        wildcards = re.match(r"^\s+wildcards: (.+)$", line)
+        if wildcards and rule is not None:
+            values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", "))
+    return jobs
+
+
+def test_a_plain_rerun_remakes_exactly_the_damaged_shard_folders(finished_run):
+    truncated = result(finished_run, "peaks", "cube", "0000_00")
+    deleted = result(finished_run, "relaxed", "island", "0000")
+    untouched = [result(finished_run, "peaks", "cube", "0002_00"), result(finished_run, "relaxed", "cube", "0000")]
+    before = [path.stat().st_mtime_ns for path in untouched]
+    whole = truncated.read_bytes()
+    os.truncate(truncated, len(whole) // 2)
+    deleted.unlink()
+    remade = {("particle_shard", "island", "0000"), ("pattern_shard", "cube", "0000"),
+              ("pattern_shard", "island", "0000")}
+
+    preview = snakemake(finished_run, "--dry-run")
+    run = snakemake(finished_run)
+
+    assert (f"damaged shard file results/peaks/cube/shard0000/0000_00.h5: {len(whole) // 2} bytes, manifest.json "
+            f"says {len(whole)}; moved the folder to results/peaks/cube/shard0000.damaged, rule pattern_shard "
+            "remakes it") in preview.stderr
+    assert ("damaged shard file results/relaxed/island/shard0000/0000.h5: missing; moved the folder to "
+            "results/relaxed/island/shard0000.damaged, rule particle_shard remakes it") in preview.stderr
+    assert jobs_run(preview.stdout + preview.stderr, "particle_shard", "pattern_shard") == remade
+    # the dry run set the damaged folders aside; the run after it still knows to remake them
+    assert ("results/peaks/cube/shard0000 is missing since it was found damaged (now "
+            "results/peaks/cube/shard0000.damaged): rule pattern_shard remakes it") in run.stderr
+    assert jobs_run(run.stdout + run.stderr, "particle_shard", "pattern_shard") == remade
+    assert truncated.read_bytes() == whole  # the seeds make the same numbers again
+    assert io.read_relaxed(deleted)["energy_final"] < io.read_relaxed(deleted)["energy_initial"]
+    assert [path.stat().st_mtime_ns for path in untouched] == before
+    # whole again: cube shard 0000 holds 2 particles of 2 patterns, island shard 0000 2 particles
+    assert len(shards.files_in([truncated.parent, deleted.parent])) == 2 * 2 + 2
+    assert not list((finished_run / "results").glob("*/*/*.damaged"))
+    assert scheduled_jobs(finished_run) == set()
+
+
+def test_a_dry_run_of_millions_of_particles_estimates_its_cost_and_hints_at_larger_shards(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["shapes"] = {"cube": {**TINY["shapes"]["cube"], "count": 2_000_000}}
+    config["simulate"] = {"particles_per_job": 100_000}
+    workdir = copy_workflow(tmp_path, config)
+    started = time.perf_counter()
+    run = snakemake(workdir, "--dry-run")
+    assert time.perf_counter() - started < 60
+    lines = [line for line in run.stderr.splitlines() if "2,000,000 particles" in line]
+    assert lines == [shards.dag_estimate([2_000_000], 100_000)]
+    assert "a dry run (and the start of every run) takes about" in lines[0]
+
+
+def test_an_empty_config_file_fails_at_the_dry_run_in_one_line(tmp_path):
+    workdir = copy_workflow(tmp_path, TINY)
+    (workdir / "config.yaml").write_text("# nothing set yet\n")
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).strip() == (
+        "Config error in config.yaml: the file is empty; it needs at least shapes: (every other key has a default, "
+        "see workflow/schemas/config.schema.yaml)")
+
+
+@pytest.mark.parametrize("name, content, is_object", [
+    ("scan.h5", "a text file, not HDF5\n", False),
+    ("scan.cxi", np.arange(8.0).reshape(2, 2, 2), False),  # a .npy array under an HDF5 suffix
+    ("object.npy", np.ones((2, 2, 2), complex), True),  # object: true entries are read as HDF5 (CXI) files
+])
+def test_an_experimental_file_that_is_not_hdf5_fails_at_the_dry_run(tmp_path, name, content, is_object):
+    good, bad = tmp_path / "good.npy", tmp_path / name
+    np.save(good, np.ones((4, 4, 4)))
+    if isinstance(content, str):
+        bad.write_text(content)
+    else:
+        with open(bad, "wb") as handle:  # np.save(path) would add .npy to the name
+            np.save(handle, content)
+    config = copy.deepcopy(TINY)
+    config["experimental"] = [{"name": "good", "path": str(good)},
+                              {"name": "bad", "path": str(bad), "object": is_object}]
+    because = "object: true reads it as HDF5 (CXI)" if is_object else f"its suffix {bad.suffix} says it is"
+    assert dry_run_config_errors(tmp_path / "workflow", config) == [
+        f"Config error in config.yaml: experimental[1].path: {bad}: not an HDF5 file (no HDF5 signature), "
+        f"but {because}"]
+
+
+def test_shard_folders_are_left_alone_while_another_snakemake_holds_the_folder(tmp_path):
+    workdir = copy_workflow(tmp_path, TINY)
+    unfinished = workdir / "results" / "patches" / "cube" / "shard0001"
+    unfinished.mkdir(parents=True)  # a running job's folder: no manifest yet
+    (unfinished / "0002_00.h5").write_bytes(b"half written")
+    (workdir / ".snakemake" / "locks").mkdir(parents=True)
+    (workdir / ".snakemake" / "locks" / "0.output.lock").write_text(str(unfinished))
+    held = snakemake(workdir, "--dry-run")
+    assert "shard folders not checked: another Snakemake run holds .snakemake/locks" in held.stderr
+    assert (unfinished / "0002_00.h5").is_file()
+    (workdir / ".snakemake" / "locks" / "0.output.lock").unlink()
+    free = snakemake(workdir, "--dry-run")
+    assert (f"damaged shard file results/patches/cube/shard0001/manifest.json: missing (the job that makes the "
+            "folder did not finish, or an older braggsynth made it); moved the folder to "
+            "results/patches/cube/shard0001.damaged, rule pattern_shard remakes it") in free.stderr
+    assert not unfinished.exists()

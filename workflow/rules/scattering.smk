@@ -30,6 +30,9 @@ rule pattern_shard:
         "../scripts/pattern_shard.py"
 
 
+set_aside_damaged_shards("pattern_shard", rules.pattern_shard.output)
+
+
 rule peak_figure:
     input:
         lambda wildcards: shard_folders_drawn("peaks", wildcards.shape),

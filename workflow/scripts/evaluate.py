@@ -13,14 +13,14 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 import scipy.fft  # noqa: E402
 
 from braggsynth.cli import setup_logging  # noqa: E402
-from braggsynth import evaluate, gaps, inpaint, io, model  # noqa: I001
+from braggsynth import evaluate, gaps, inpaint, io, model, shards  # noqa: I001
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
 widest = snakemake.params.patch_size - 2 * inpaint.MIN_CONTEXT_PX
 
 simulated = []
-for path in snakemake.params.patterns:
+for path in shards.verified_files(snakemake.params.patterns):
     recording = io.read_detector_pattern(path)
     width = gaps.gap_width_px(recording["mask"])
     if width > widest:

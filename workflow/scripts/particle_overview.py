@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from braggsynth import figures, io
+from braggsynth import figures, io, shards
 from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
-particles = [(f"{Path(p).parents[1].name}/{Path(p).stem}", io.read_relaxed(p)) for p in snakemake.params.particles]
+particles = [(f"{Path(p).parents[1].name}/{Path(p).stem}", io.read_relaxed(p))
+             for p in shards.verified_files(snakemake.params.particles)]
 figures.particle_overview(particles, snakemake.output[0])

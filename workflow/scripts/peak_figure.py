@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from braggsynth import figures, io
+from braggsynth import figures, io, shards
 from braggsynth.cli import setup_logging
 
 setup_logging(snakemake.log[0])
-read = [(Path(path).stem, io.read_peak(path)) for path in snakemake.params.peaks]
+read = [(Path(path).stem, io.read_peak(path)) for path in shards.verified_files(snakemake.params.peaks)]
 peaks = [(f"{name} ({peak['frame']} frame)", peak["intensity"]) for name, peak in read]
 reflection = read[0][1]["reflection"].tolist()
 figures.peak_slices(peaks, snakemake.output[0], title=f"{snakemake.wildcards.shape}, reflection {reflection}")

@@ -14,9 +14,10 @@ def main():
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
     from braggsynth.cli import setup_logging
-    from braggsynth import evaluate, io, model, realspace, reconstruction, uncertainty  # noqa: I001
+    from braggsynth import evaluate, io, model, realspace, reconstruction, shards, uncertainty  # noqa: I001
 
     log = setup_logging(snakemake.log[0])
+    shards.verified_files(path for pair in snakemake.params.patterns for path in pair)
     settings, output, seed = snakemake.params.settings, snakemake.output, snakemake.params.seed
     with open(snakemake.input.metrics, newline="") as handle:
         held_out = [{**row, "pcc_mean": float(row["pcc_mean"])} for row in csv.DictReader(handle)
