@@ -43,20 +43,25 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def scheduled_jobs(workdir: Path) -> set[tuple[str, ...]]:
-    """(rule, *wildcard values) of every job a dry run would execute (grouped jobs included)."""
-    out = snakemake(workdir, "--dry-run")
+def jobs_in(output: str, rules=None) -> set[tuple[str, ...]]:
+    """(rule, *wildcard values) of every job a Snakemake log lists (of ``rules`` only, when given)."""
     jobs, rule, values = set(), None, ()
-    for line in (out.stdout + out.stderr).splitlines() + ["rule end:"]:
+    for line in output.splitlines() + ["rule end:"]:
         started = re.match(r"^\s*(?:local)?rule (\w+):", line)
         if started:
-            if rule is not None:
+            if rule is not None and (rules is None or rule in rules):
                 jobs.add((rule, *values))
             rule, values = started.group(1), ()
         wildcards = re.match(r"^\s+wildcards: (.+)$", line)
         if wildcards and rule is not None:
             values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", "))
     return jobs
+
+
+def scheduled_jobs(workdir: Path) -> set[tuple[str, ...]]:
+    """(rule, *wildcard values) of every job a dry run would execute (grouped jobs included)."""
+    out = snakemake(workdir, "--dry-run")
+    return jobs_in(out.stdout + out.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import copy
 import csv
 import json
 import os
-import re
 import time
 
 import h5py
@@ -13,7 +12,7 @@ import pytest
 
 from braggsynth import io, shards
 from braggsynth.baselines import BASELINES
-from conftest import copy_workflow, scheduled_jobs, snakemake, write_config
+from conftest import copy_workflow, jobs_in, scheduled_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -323,21 +322,6 @@ def test_split_fractions_without_a_test_split_fail_at_the_dry_run(tmp_path):
         "Config error in config.yaml: dataset.split_fractions: 'test' is a required property"]
 
 
-def jobs_run(output: str, *rules: str) -> set[tuple[str, ...]]:
-    """(rule, *wildcard values) of the jobs of ``rules`` that a run's log reports it started."""
-    jobs, rule, values = set(), None, ()
-    for line in output.splitlines() + ["rule end:"]:
-        started = re.match(r"^\s*(?:local)?rule (\w+):", line)
-        if started:
-            if rule in rules:
-                jobs.add((rule, *values))
-            rule, values = started.group(1), ()
-        wildcards = re.match(r"^\s+wildcards: (.+)$", line)
-        if wildcards and rule is not None:
-            values = tuple(part.split("=", 1)[1] for part in wildcards.group(1).split(", "))
-    return jobs
-
-
 def test_a_plain_rerun_remakes_exactly_the_damaged_shard_folders(finished_run):
     truncated = result(finished_run, "peaks", "cube", "0000_00")
     deleted = result(finished_run, "relaxed", "island", "0000")
@@ -357,11 +341,11 @@ def test_a_plain_rerun_remakes_exactly_the_damaged_shard_folders(finished_run):
             "remakes it") in preview.stderr
     assert ("damaged shard file results/relaxed/island/shard0000/0000.h5: missing; moved the folder to "
             "results/relaxed/island/shard0000.damaged, rule particle_shard remakes it") in preview.stderr
-    assert jobs_run(preview.stdout + preview.stderr, "particle_shard", "pattern_shard") == remade
+    assert jobs_in(preview.stdout + preview.stderr, ("particle_shard", "pattern_shard")) == remade
     # the dry run set the damaged folders aside; the run after it still knows to remake them
     assert ("results/peaks/cube/shard0000 is missing since it was found damaged (now "
             "results/peaks/cube/shard0000.damaged): rule pattern_shard remakes it") in run.stderr
-    assert jobs_run(run.stdout + run.stderr, "particle_shard", "pattern_shard") == remade
+    assert jobs_in(run.stdout + run.stderr, ("particle_shard", "pattern_shard")) == remade
     assert truncated.read_bytes() == whole  # the seeds make the same numbers again
     assert io.read_relaxed(deleted)["energy_final"] < io.read_relaxed(deleted)["energy_initial"]
     assert [path.stat().st_mtime_ns for path in untouched] == before
