@@ -133,3 +133,25 @@ def test_the_keras_floor_has_no_published_safe_mode_bypass():
     for vulnerable in ("3.3.0", "3.8.0", "3.10.0", "3.11.2", "3.13.1"):
         assert vulnerable not in keras_requirement.specifier, vulnerable
     assert metadata.version("keras") in keras_requirement.specifier
+
+
+def test_test_time_augmentation_is_equivariant_and_one_symmetry_is_the_model():
+    """Symmetrised(model, 1) is the model; over all 16 symmetries the fill of a flipped or swapped patch is the
+    flipped or swapped fill, and it differs from the model's own."""
+    keras.utils.set_random_seed(0)
+    net = gapmodel.build_model(**TINY)
+    kernel, bias = net.get_layer("correction").get_weights()
+    net.get_layer("correction").set_weights([np.full_like(kernel, 0.05), bias])  # a correction that is not 0
+    patches, masks = gapped_batch(3)
+    plain = gapmodel.fill_patches(net, patches, masks)
+    assert np.array_equal(gapmodel.fill_patches(gapmodel.Symmetrised(net, 1), patches, masks), plain)
+    averaged = gapmodel.fill_patches(gapmodel.Symmetrised(net), patches, masks)
+    assert np.abs(averaged - plain)[masks].max() > 1e-4 and np.array_equal(averaged[~masks], patches[~masks])
+    for symmetry in gapmodel.SYMMETRIES:
+        moved = [np.ascontiguousarray(gapmodel.transform(a, symmetry)) for a in (patches, masks)]
+        np.testing.assert_allclose(gapmodel.fill_patches(gapmodel.Symmetrised(net), *moved),
+                                   gapmodel.transform(averaged, symmetry), atol=1e-6)
+        assert np.array_equal(gapmodel.transform(gapmodel.transform(patches, symmetry), symmetry, inverse=True),
+                              patches)
+    with pytest.raises(ValueError, match="count must be between 1 and 16, got 17"):
+        gapmodel.Symmetrised(net, 17)

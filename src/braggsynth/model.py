@@ -27,6 +27,7 @@ With 16 base filters and depth 2: 339,681 parameters.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -178,13 +179,39 @@ def model_inputs(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:
     return np.stack([prefill(patches, masks, method), masks.astype(np.float32)], axis=-1)
 
 
+#: The 16 symmetries of the task, (flips along z, y, x, y-x swap), the identity first: each maps a gap plane
+#: normal to y or x onto one, and a patch a detector could record onto another (training draws from them,
+#: :func:`braggsynth.training.augment`).
+SYMMETRIES = tuple((flips, swap) for swap in (False, True) for flips in itertools.product((False, True), repeat=3))
+
+
+def transform(batch, symmetry, *, inverse: bool = False) -> np.ndarray:
+    """A batch (b, n, n, n[, c]) under one of :data:`SYMMETRIES` (or its inverse): flips along z, y, x, then
+    the y-x swap."""
+    flips, swap = symmetry
+    axes = tuple(1 + axis for axis in range(3) if flips[axis])
+    if inverse and swap:
+        batch = np.swapaxes(batch, 2, 3)
+    if axes:
+        batch = np.flip(batch, axis=axes)
+    if swap and not inverse:
+        batch = np.swapaxes(batch, 2, 3)
+    return batch
+
+
+def _predict(model, inputs) -> np.ndarray:
+    result = model.predict_on_batch(inputs) if hasattr(model, "predict_on_batch") else model(inputs)
+    result = np.asarray(result, dtype=np.float32)
+    return result[..., 0] if result.ndim == 5 else result
+
+
 def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
     """Fill the gaps of normalised patches with a model (its own prefill first).
 
     Parameters
     ----------
     model : Keras model of :func:`build_model` (or any callable on the
-        (b, n, n, n, 2) input returning (b, n, n, n[, 1])).
+        (b, n, n, n, 2) input returning (b, n, n, n[, 1]), a :class:`Symmetrised` one).
     patches : (b, n, n, n) normalised patches, gap values ignored.
     masks : (b, n, n, n) bool, True in the gap.
     batch_size : patches per model call.
@@ -199,11 +226,32 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
     out = np.empty(patches.shape, dtype=np.float32)
     for first in range(0, len(patches), batch_size):
         chunk = slice(first, first + batch_size)
-        inputs = model_inputs(patches[chunk], masks[chunk], method)
-        result = model.predict_on_batch(inputs) if hasattr(model, "predict_on_batch") else model(inputs)
-        result = np.asarray(result, dtype=np.float32)
-        out[chunk] = result[..., 0] if result.ndim == 5 else result
+        out[chunk] = _predict(model, model_inputs(patches[chunk], masks[chunk], method))
     return np.where(masks, out, patches)
+
+
+class Symmetrised:
+    """Test-time augmentation: a model whose fill is the mean of its fills of the input under the first
+    ``count`` of :data:`SYMMETRIES`, each mapped back (``count`` model calls a batch).
+
+    Used wherever a model is (:func:`fill_patches`, :func:`braggsynth.inpaint.inpaint`, the evaluation):
+    the prefill of a transformed window is the transformed prefill, so only the network sees the symmetry.
+    """
+
+    def __init__(self, model, count: int = len(SYMMETRIES)):
+        if not 1 <= int(count) <= len(SYMMETRIES):
+            raise ValueError(f"count must be between 1 and {len(SYMMETRIES)}, got {count}")
+        self.model, self.count = model, int(count)
+        self.input_shape, self.layers = getattr(model, "input_shape", None), getattr(model, "layers", ())
+
+    def predict_on_batch(self, inputs) -> np.ndarray:
+        """(b, n, n, n) float32: the mean fill of ``inputs`` (b, n, n, n, 2) over the symmetries."""
+        inputs = np.asarray(inputs, dtype=np.float32)
+        total = np.zeros(inputs.shape[:-1], dtype=np.float64)
+        for symmetry in SYMMETRIES[:self.count]:
+            total += transform(_predict(self.model, np.ascontiguousarray(transform(inputs, symmetry))), symmetry,
+                               inverse=True)
+        return (total / self.count).astype(np.float32)
 
 
 def load_model(path=None, *, compile: bool = False) -> keras.Model:
