@@ -460,3 +460,23 @@ def test_a_stride_wider_than_the_window_and_a_missing_scan_fail_before_the_model
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"braggsynth finetune: error: {tmp_path / 'missing.h5'}: no such file"
+
+
+def test_inpaint_finetunes_a_small_scan_with_a_central_gap_first(tmp_path, capsys, tiny_model_path):
+    """``inpaint --finetune`` on a 64^3 scan with a gap through its centre (no window is clear of it): the
+    model is fine-tuned on the scan and kept only if its held-back score rises."""
+    from test_finetune import central_gap_scan
+
+    scan, gap = central_gap_scan()
+    io.write_cxi_intensity(tmp_path / "scan.cxi", scan, gap)
+    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "plain.cxi"), "--model", tiny_model_path]) == 0
+    capsys.readouterr()
+    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "tuned.cxi"), "--model", tiny_model_path,
+                 "--finetune"]) == 0
+    line = next(line for line in capsys.readouterr().err.splitlines() if "held-back PCC" in line)
+    before, after = (float(value) for value in line.split("held-back PCC ")[1].split(" on ")[0].split(" -> "))
+    plain, tuned = read_filled(tmp_path / "plain.cxi")[0], read_filled(tmp_path / "tuned.cxi")[0]
+    if after > before:
+        assert line.startswith("fine-tuned tiny.keras on the scan: held-back PCC") and not np.array_equal(plain, tuned)
+    else:
+        assert line.startswith("fine-tuning did not help") and np.array_equal(plain, tuned)

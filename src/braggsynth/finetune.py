@@ -4,12 +4,17 @@ A scan's own fringes are the best example of what its gaps hide.  Windows are
 cut from the measured voxels of the scan, away from its real gaps, and given
 artificial gaps of the real gaps' widths through their centres
 (:func:`braggsynth.patches.make_patches`, windows drawn following log(1 + I));
-the model is trained on them for a bounded number of steps.  To tell a
-better model from an overfitted one, the scan is split along its rocking
-axis as measured files are (:mod:`braggsynth.measured`): training windows lie
-wholly in z < n_z // 2, held-back windows wholly in z >= n_z // 2, and the
-held-back windows are scored (mean PCC over their gap voxels, normalised
-log(I + 1)) before and after.  Arrays are (z, y, x).
+the model is trained on them for a bounded number of steps.  A window may
+hold voxels of the real gaps: they stay unknown to the model and are never
+trained on or scored, so that a 64^3 scan with a gap through its centre,
+where no 32^3 window is clear of it, can be fine-tuned.  To tell a better
+model from an overfitted one, training windows and held-back windows never
+share a voxel: the scan is split in halves along its rocking axis, as
+measured files are (:mod:`braggsynth.measured`), or along the longer
+detector axis when the rocking axis is too short for two windows
+(:func:`split_axis`); the held-back windows (the second half) are scored
+(mean PCC over their scored gap voxels, normalised log(I + 1)) before and
+after.  Arrays are (z, y, x).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import measured, metrics, patches
+from . import metrics, patches
 from .gaps import gap_stripes
 
 log = logging.getLogger("braggsynth.finetune")
@@ -47,6 +52,18 @@ def gap_widths_of(gap_mask) -> tuple[list[int], float]:
     return widths, 0.2 if both else 0.0
 
 
+def split_axis(shape, patch_size: int) -> int:
+    """The axis the scan is split along into training and held-back halves: the rocking axis (0) when it
+    holds two windows, else the longer of y and x that does; ValueError when none does."""
+    if shape[0] >= 2 * patch_size:
+        return 0
+    axis = max((1, 2), key=lambda a: shape[a])
+    if shape[axis] < 2 * patch_size:
+        raise ValueError(f"a scan of shape {tuple(shape)} holds no two {patch_size}^3 windows apart along any axis "
+                         f"(needs {2 * patch_size} voxels along one): nothing to hold back for scoring")
+    return axis
+
+
 def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: int, windows: int = DEFAULT_WINDOWS,
                  held_back: int = DEFAULT_HELD_BACK) -> dict:
     """Training and held-back windows of a scan with artificial gaps like its real ones.
@@ -54,16 +71,17 @@ def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: i
     Parameters
     ----------
     intensity : (z, y, x) photons; values in the gap are ignored.
-    gap_mask : (z, y, x) bool, the scan's real gaps (no window holds one of their voxels).
+    gap_mask : (z, y, x) bool, the scan's real gaps (unknown in any window that holds them, never scored).
     rng : numpy Generator.
     patch_size : window side (the model's).
-    windows, held_back : windows wanted in each half; fewer when fewer positions exist.
+    windows, held_back : windows wanted in each half (:func:`split_axis`); fewer when fewer positions exist.
 
     Returns
     -------
-    {"train": ..., "held_back": ...}, each a dict of :func:`braggsynth.patches.make_patches`.
+    {"train": ..., "held_back": ..., "axis": the split's axis}, the first two dicts of
+    :func:`braggsynth.patches.make_patches` with ``scored``.
 
-    Raises ValueError when a half has no window position clear of the gaps.
+    Raises ValueError when a half has no window position that holds signal.
     """
     intensity = np.where(gap_mask, 0.0, np.asarray(intensity, dtype=np.float64))
     gap_mask = np.asarray(gap_mask, dtype=bool)
@@ -71,27 +89,29 @@ def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: i
     widest = patch_size - 2
     if max(widths) > widest:
         raise ValueError(f"a {max(widths)} px gap does not fit in a {patch_size}^3 window")
-    out = {}
-    for name, region, wanted in (("train", measured.fit_region(gap_mask.shape), windows),
-                                 ("held_back", measured.scoring_region(gap_mask.shape), held_back)):
-        excluded = gap_mask | ~region
-        available = int(np.count_nonzero(patches.corner_weights(intensity, patch_size, excluded)))
+    axis = split_axis(gap_mask.shape, patch_size)
+    half = gap_mask.shape[axis] // 2
+    first = np.zeros(gap_mask.shape, dtype=bool)
+    first[(slice(None),) * axis + (slice(0, half),)] = True
+    out = {"axis": axis}
+    for name, region, wanted in (("train", first, windows), ("held_back", ~first, held_back)):
+        available = int(np.count_nonzero(patches.corner_weights(intensity, patch_size, ~region)))
         if available == 0:
             raise ValueError(f"no {patch_size}^3 window of the {'first' if name == 'train' else 'second'} half of "
-                             f"the rocking axis (z {'<' if name == 'train' else '>='} {gap_mask.shape[0] // 2}) is "
-                             f"clear of the gaps and holds signal")
+                             f"axis {'zyx'[axis]} ({'zyx'[axis]} {'<' if name == 'train' else '>='} {half}) "
+                             f"holds signal")
         out[name] = patches.make_patches(intensity, rng, count=min(int(wanted), available), patch_size=patch_size,
                                          gap_widths_px=widths, cross_probability=cross_probability,
-                                         excluded=excluded)
+                                         excluded=~region, unknown=gap_mask)
     return out
 
 
 def score(model, windows: dict, *, batch_size: int = 32) -> float:
-    """Mean PCC over the gap voxels of windows filled by the model (normalised log(I + 1))."""
+    """Mean PCC over the scored gap voxels of windows filled by the model (normalised log(I + 1))."""
     from .model import fill_patches
 
     filled = fill_patches(model, windows["input"], windows["mask"], batch_size=batch_size)
-    return float(np.nanmean(metrics.gap_metrics(filled, windows["target"], windows["mask"])["pcc"]))
+    return float(np.nanmean(metrics.gap_metrics(filled, windows["target"], windows["scored"])["pcc"]))
 
 
 @dataclass(frozen=True)
@@ -136,13 +156,15 @@ def finetune(model, intensity, gap_mask, *, steps: int = DEFAULT_STEPS, batch_si
     before = score(model, held)
     method = prefill_of(model)
     prefilled = model_inputs(train["input"], train["mask"], method)[..., 0]  # flips and the y-x swap commute with it
+    # the loss covers the scored gap voxels only (the real gaps' voxels have no truth)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=GapMSE())
     bar = tqdm(range(int(steps)), unit="step", desc="fine-tuning", disable=not progress)
     for _ in bar:
         rows = rng.choice(len(prefilled), size=min(int(batch_size), len(prefilled)), replace=False)
-        inputs, masks, targets = augment([prefilled[rows], train["mask"][rows], train["target"][rows]], rng)
+        inputs, masks, targets, scored = augment([prefilled[rows], train["mask"][rows], train["target"][rows],
+                                                  train["scored"][rows]], rng)
         x = np.stack([inputs, masks.astype(np.float32)], axis=-1)
-        y = np.stack([targets, masks.astype(np.float32)], axis=-1)
+        y = np.stack([targets, scored.astype(np.float32)], axis=-1)
         loss = model.train_on_batch(x, y)
         bar.set_postfix(loss=f"{float(np.ravel(loss)[0]):.4f}")
     after = score(model, held)

@@ -141,7 +141,7 @@ def sample_patch_corners(intensity, rng: np.random.Generator, count: int, patch_
 
 def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size: int = 32,
                  gap_widths_px=(3, 6, 9, 12), cross_probability: float = 0.2, excluded=None,
-                 expected=None) -> dict:
+                 expected=None, unknown=None) -> dict:
     """Cut training patches from one intensity volume.
 
     Parameters
@@ -158,6 +158,10 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
     excluded : bool (z, y, x), voxels no patch may hold (measured mask).
     expected : optional (z, y, x) expected counts of which ``intensity`` is a
         Poisson draw (the noise-free truth of a simulation).
+    unknown : optional bool (z, y, x), voxels without a measurement that a
+        patch may hold (a scan's real gaps, when fine-tuning on it): they join
+        the patch's gap in ``mask`` (the model sees them unknown) and are left
+        out of ``scored``.
 
     Returns
     -------
@@ -167,7 +171,8 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
         (low, high), so the gap may exceed [0, 1] where it hides the brightest
         voxels; ``expected`` float32 (n, s, s, s): the normalised expected
         counts with the same (low, high), or ``target`` again when
-        ``expected`` is not given; ``mask`` bool (n, s, s, s): the gap; ``gap_width_px`` int16
+        ``expected`` is not given; ``mask`` bool (n, s, s, s): the gap; ``scored`` bool
+        (n, s, s, s), only with ``unknown``: the gap voxels with a truth; ``gap_width_px`` int16
         (n,); ``orientation`` int8 (n,), index in
         :data:`braggsynth.detector.ORIENTATIONS`; ``corner`` int64 (n, 3);
         ``bounds`` float64 (n, 2): (low, high) of :func:`normalise`.
@@ -192,6 +197,9 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
         "corner": corners,
         "bounds": np.empty((count, 2), dtype=np.float64),
     }
+    if unknown is not None:
+        unknown = np.asarray(unknown, dtype=bool)
+        out["scored"] = np.empty(shape, dtype=bool)
     crosses = rng.random(count) < cross_probability
     sides = rng.integers(0, 2, size=count)  # 0: vertical, 1: horizontal
     for i, (z, y, x) in enumerate(corners):
@@ -199,6 +207,9 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
         box = (slice(z, z + patch_size), slice(y, y + patch_size), slice(x, x + patch_size))
         truth = intensity[box]
         mask = gap_through_centre(patch_size, int(out["gap_width_px"][i]), orientation)
+        if unknown is not None:
+            out["scored"][i] = mask & ~unknown[box]
+            mask = mask | unknown[box]
         out["input"][i], (low, high) = normalise(truth, mask)
         out["target"][i] = scale(truth, low, high)
         out["expected"][i] = out["target"][i] if expected is None else scale(expected[box], low, high)
