@@ -167,3 +167,15 @@ def test_chunks_copied_as_bytes_equal_decoded_ones_and_mixed_shards_work(tmp_pat
         first = int(table["first"][row])
         assert np.array_equal(mix[lzf_split]["input"][first:first + len(made["input"])], made["input"])
         assert np.all(mix[lzf_split]["source_index"][first:first + len(made["input"])] == row)
+
+
+def test_the_splits_that_miss_a_shape_are_known_from_the_config():
+    """One particle of a shape lies in one split only; two hundred lie in all three."""
+    from braggsynth.dataset import shapes_missing_from_splits, split_of
+
+    fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    particles = [("lone", "0000")] + [("many", f"{i:04d}") for i in range(200)]
+    missing = shapes_missing_from_splits(particles, 3, fractions)
+    lone = split_of("lone/0000", 3, fractions)
+    assert missing == {name: ["lone"] for name in ("train", "validation", "test") if name != lone}
+    assert shapes_missing_from_splits(particles[1:], 3, fractions) == {}

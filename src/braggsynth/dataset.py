@@ -83,6 +83,22 @@ def empty_splits(simulated_sources, seed: int, split_fractions=DEFAULT_SPLIT_FRA
     return [name for name in SPLITS if name in wanted and name not in used]
 
 
+def shapes_missing_from_splits(particles, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS) -> dict:
+    """{split: the shapes none of whose particles falls in it}, for the splits (of positive fraction) that miss
+    a shape; ``particles`` are (shape, sample) pairs.  Known from the config alone (:func:`split_of`): a
+    model scored on a test split without one of its training shapes is never scored on that shape."""
+    fractions = _check_fractions(split_fractions)
+    wanted = {name for name in SPLITS if fractions[name] > 0}
+    found = {}
+    for shape, sample in particles:
+        splits = found.setdefault(shape, set())
+        if splits != wanted:  # a shape in every split needs no more hashing
+            splits.add(split_of(source_id(shape, sample), seed, fractions))
+    missing = {name: [shape for shape, splits in found.items() if name not in splits] for name in SPLITS
+               if name in wanted}
+    return {name: shapes for name, shapes in missing.items() if shapes}
+
+
 def split_of(source_id: str, seed: int, split_fractions=DEFAULT_SPLIT_FRACTIONS) -> str:
     """The split of a source: a uniform number hashed from (seed, source id) cut at the cumulative fractions."""
     fractions = _check_fractions(split_fractions)

@@ -33,7 +33,7 @@ config["experimental"] = [entry for entry in config["experimental"]
 
 def _check_splits():
     """Every split with a positive fraction gets a source: known from the config, before any job runs."""
-    from braggsynth.dataset import empty_splits, source_id
+    from braggsynth.dataset import empty_splits, shapes_missing_from_splits, source_id
 
     fractions = config["dataset"]["split_fractions"]
     particles = (source_id(shape, sample) for shape, sample in particle_samples())
@@ -43,6 +43,11 @@ def _check_splits():
         fail_config(f"dataset.split_fractions: with seed {config['seed']} no particle of the {count} falls "
                     f"in the {' and '.join(empty)} split; add particles (shapes.*.count), or change "
                     f"dataset.split_fractions or seed")
+    missing = shapes_missing_from_splits(particle_samples(), config["seed"], fractions)
+    if missing and workflow.is_main_process:
+        print(f"Note: with seed {config['seed']} "
+              + "; ".join(f"the {split} split has no {' or '.join(shapes)}" for split, shapes in missing.items())
+              + " (more particles of those shapes, or another seed, mend it)", file=sys.stderr)
 
 
 wildcard_constraints:
