@@ -23,13 +23,14 @@ def fringe_volume(shape, rng: np.random.Generator, max_counts: float = 1e4) -> n
 
 
 def fringe_patches(count: int, rng: np.random.Generator, patch_size: int = 32, gap_widths=(3, 6)) -> dict:
-    """``count`` normalised fringe patches in the dataset layout (input, target, expected, mask, gap_width_px):
-    Poisson counts of the fringes (``target``) and the fringes themselves (``expected``)."""
+    """``count`` normalised fringe patches in the dataset layout (input, target, expected, mask, gap_width_px,
+    bounds): Poisson counts of the fringes (``target``) and the fringes themselves (``expected``)."""
     out = {"input": np.empty((count,) + (patch_size,) * 3, np.float32),
            "target": np.empty((count,) + (patch_size,) * 3, np.float32),
            "expected": np.empty((count,) + (patch_size,) * 3, np.float32),
            "mask": np.empty((count,) + (patch_size,) * 3, bool),
-           "gap_width_px": rng.choice(np.asarray(gap_widths), size=count).astype(np.int16)}
+           "gap_width_px": rng.choice(np.asarray(gap_widths), size=count).astype(np.int16),
+           "bounds": np.empty((count, 2), np.float64)}
     for i in range(count):
         expected = fringe_volume((patch_size,) * 3, rng)
         counts = rng.poisson(expected)
@@ -39,6 +40,7 @@ def fringe_patches(count: int, rng: np.random.Generator, patch_size: int = 32, g
         out["target"][i] = scale(counts, low, high)
         out["expected"][i] = scale(expected, low, high)
         out["mask"][i] = mask
+        out["bounds"][i] = low, high
     return out
 
 

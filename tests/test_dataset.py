@@ -148,7 +148,7 @@ def test_chunks_copied_as_bytes_equal_decoded_ones_and_mixed_shards_work(tmp_pat
     shards, output, _ = assembled
     lzf_shard = tmp_path / "lzf.h5"
     made = {name: h5py.File(shards[0], "r")[name][()] for name in ("input", "target", "expected", "mask",
-                                                                   "gap_width_px")}
+                                                                   "gap_width_px", "bounds")}
     io.write_patch_shard(lzf_shard, made, source_id="lzf/0", origin="simulated", shape_name="cube", element="Au",
                          compression="lzf", compression_opts=None)
     fractions = {"train": 0.6, "validation": 0.2, "test": 0.2}
@@ -158,7 +158,7 @@ def test_chunks_copied_as_bytes_equal_decoded_ones_and_mixed_shards_work(tmp_pat
     dataset.assemble([*shards, lzf_shard], mixed, seed=3, split_fractions=fractions)  # one shard is decoded
     with h5py.File(output, "r") as raw, h5py.File(decoded, "r") as dec, h5py.File(mixed, "r") as mix:
         for split in ("train", "validation", "test"):
-            for name in ("input", "target", "expected", "mask", "gap_width_px", "source_index"):
+            for name in ("input", "target", "expected", "mask", "gap_width_px", "source_index", "bounds"):
                 assert np.array_equal(raw[split][name][()], dec[split][name][()]), (split, name)
         assert raw["train"]["input"].compression == "gzip" and dec["train"]["input"].compression == "lzf"
         lzf_split = dataset.split_of("lzf/0", 3, fractions)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
+import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -233,3 +234,44 @@ def test_a_finished_training_without_its_best_model(trained, fringe_dataset, tmp
     assert str(error.value) == (f"{output / training.BEST_MODEL}: missing, and the best model (epoch 2 of 3) is not "
                                 f"the last one (last.keras); delete {output} to train again")
     assert (output / training.LAST_MODEL).is_file() and not (output / training.BEST_MODEL).exists()
+
+
+def test_the_amplitude_loss_weighs_the_gap_in_sqrt_counts_relative_to_its_level():
+    """GapAmplitudeLoss = GapMSE + w sum(mask (a_pred - a_true)^2) / sum(mask a_true^2), a = sqrt(I + 1)."""
+    target, mask, y_log = _loss_inputs()
+    low, span = 0.5, 12.0  # log(I + 1) = low + x span: up to ~1e5 photons
+    y_true = np.concatenate([y_log, np.full_like(target, low), np.full_like(target, span)], axis=-1)
+    loss = training.GapAmplitudeLoss(2.0)
+    assert float(loss(y_true, target)) == pytest.approx(0.0, abs=1e-6)
+    predicted = np.where(mask > 0, target + 0.05, target)
+    amplitude = (lambda x: np.exp(0.5 * (low + x * span)))
+    expected = [((mask[i] * (predicted[i] - target[i]) ** 2).sum() / mask[i].sum()
+                 + 2.0 * (mask[i] * (amplitude(predicted[i]) - amplitude(target[i])) ** 2).sum()
+                 / (mask[i] * amplitude(target[i]) ** 2).sum()) for i in range(2)]
+    assert float(loss(y_true, predicted)) == pytest.approx(np.mean(expected), rel=1e-4)
+    # the same log error costs more where the photons are: at the brightest gap voxel than at the dimmest
+    values = np.where(mask[0, ..., 0] > 0, target[0, ..., 0], np.nan)
+    costs = []
+    for voxel in (np.nanargmax(values), np.nanargmin(values)):
+        moved = target[:1].copy()
+        moved[(0, *np.unravel_index(voxel, values.shape), 0)] += 0.05
+        costs.append(float(loss(y_true[:1], moved)))
+    assert costs[0] > 10 * costs[1]
+
+
+def test_training_with_the_amplitude_loss_reads_the_patch_bounds(fringe_dataset, tmp_path):
+    batches = training.PatchBatches(fringe_dataset, "validation", 4, with_bounds=True)
+    try:
+        x, y = batches[0]
+        assert y.shape[-1] == 4 and np.all(y[..., 3] > 0)
+        with h5py.File(fringe_dataset) as h5:
+            low, high = h5["validation/bounds"][0]
+        assert y[0, 0, 0, 0, 2] == pytest.approx(low) and y[0, 0, 0, 0, 3] == pytest.approx(high - low)
+    finally:
+        batches.close()
+    history = training.train(fringe_dataset, tmp_path / "run", epochs=2, batch_size=8, amplitude_weight=1.0,
+                             verbose=0, **TINY)
+    assert len(history) == 2 and all(np.isfinite(row["val_loss"]) for row in history)
+    assert history[-1]["val_loss"] < history[0]["val_loss"] or history[-1]["loss"] < history[0]["loss"]
+    resumed = keras.saving.load_model(tmp_path / "run" / "last.keras", compile=True, safe_mode=True)
+    assert isinstance(resumed.loss, training.GapAmplitudeLoss) and resumed.loss.amplitude_weight == 1.0

@@ -21,6 +21,9 @@ blocks of a few patches.  Output layout (HDF5)::
                                                  the counts again for measured patches)
     /<split>/mask          bool    (n, s, s, s)  gap
     /<split>/gap_width_px  int16   (n,)
+    /<split>/bounds        float64 (n, 2)        (low, high) of each patch's normalisation, log(I + 1)
+                                                 (:func:`braggsynth.patches.normalise`): counts = expm1(low +
+                                                 x (high - low))
     /<split>/source_index  int32   (n,)          row of <split>/sources
     /<split>/sources       table: source_id, origin, shape_name, element,
                            count, first (index of its first patch), shard
@@ -204,6 +207,8 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
     for name, dtype in (("gap_width_px", np.int16), ("source_index", np.int32)):
         targets[name] = group.create_dataset(name, shape=(total,), maxshape=(None,), dtype=dtype,
                                              chunks=(min(max(total, 1), 65536),))
+    targets["bounds"] = group.create_dataset("bounds", shape=(total, 2), maxshape=(None, 2), dtype=np.float64,
+                                             chunks=(min(max(total, 1), 65536), 2))
     raw = [row for row, source in enumerate(sources)
            if copy_chunks and source["count"] and _chunks_match(source["shard"], targets, patch_shape, chunk_patches)]
     if raw:
@@ -226,6 +231,7 @@ def _write_split(group, sources, patch_shape, chunk_patches, block_patches, comp
                 for name in ("input", "target", "expected", "mask"):
                     arrays[name].append(da.from_array(handle[name], chunks=(block_patches,) + patch_shape))
                 arrays["gap_width_px"].append(da.from_array(handle["gap_width_px"]).astype(np.int16))
+                arrays["bounds"].append(da.from_array(handle["bounds"]).astype(np.float64))
                 arrays["source_index"].append(da.full(sources[row]["count"], row, dtype=np.int32))
             names = list(targets)
             if not arrays["input"]:
@@ -274,6 +280,7 @@ def _copy_chunks(shard_path, targets, first: int, source_index: int) -> int:
                 filter_mask, chunk = source.read_direct_chunk((i,) + zeros)
                 target.write_direct_chunk((first + i,) + zeros, chunk, filter_mask)
         targets["gap_width_px"][first:first + count] = shard["gap_width_px"][()].astype(np.int16)
+        targets["bounds"][first:first + count] = shard["bounds"][()]
         targets["source_index"][first:first + count] = source_index
     return count
 

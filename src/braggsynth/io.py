@@ -671,7 +671,7 @@ def read_detector_pattern(path) -> dict:
 
 
 #: Arrays every patch shard holds, and the attributes that describe its source.
-SHARD_ARRAYS = ("input", "target", "expected", "mask", "gap_width_px")
+SHARD_ARRAYS = ("input", "target", "expected", "mask", "gap_width_px", "bounds")
 SHARD_ATTRIBUTES = ("source_id", "origin", "shape_name", "element")
 ORIGINS = ("simulated", "experimental")
 
@@ -682,8 +682,8 @@ def write_patch_shard(path, patches: dict, *, source_id: str, origin: str, shape
     """Write the patches of one source (a simulated pattern or a measured file).
 
     Layout: ``input``, ``target``, ``expected`` float32 (n, s, s, s), ``mask`` bool
-    (n, s, s, s), ``gap_width_px`` int16 (n,), and any other array of
-    ``patches`` (``orientation``, ``corner``, ``bounds``, see
+    (n, s, s, s), ``gap_width_px`` int16 (n,), ``bounds`` float64 (n, 2), and any other array of
+    ``patches`` (``orientation``, ``corner``, see
     :func:`braggsynth.patches.make_patches`); 4D arrays are stored one chunk
     per patch.  Attributes ``source_id``, ``origin`` ("simulated" or
     "experimental"), ``shape_name``, ``element`` and ``provenance`` (JSON).
@@ -724,7 +724,7 @@ def read_shard_info(path) -> dict:
         count = h5["input"].shape[0]
         patch_shape = h5["input"].shape[1:]
         for name in SHARD_ARRAYS:
-            expected = (count,) + (patch_shape if h5[name].ndim == 4 else ())
+            expected = (count,) + (patch_shape if h5[name].ndim == 4 else (2,) if name == "bounds" else ())
             if h5[name].shape != expected:
                 raise DataFileError(f"{path}: shard dataset {name!r} has shape {h5[name].shape}, expected {expected}")
     info["count"], info["patch_shape"] = int(count), tuple(int(n) for n in patch_shape)

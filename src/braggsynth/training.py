@@ -2,7 +2,8 @@
 
 - :class:`GapMSE`: mean squared error over the gap voxels of each patch
   (normalised log space); measured voxels pass through the model and never
-  enter the loss.
+  enter the loss.  :class:`GapAmplitudeLoss` adds a term in the amplitude
+  domain, where phase retrieval works.
 - :class:`PatchBatches`: batches of one split of a patch dataset, streamed
   from HDF5, with the model's prefill (:func:`braggsynth.model.prefill`) and
   random flips and y/x swaps (``augment``), which map a detector gap onto a
@@ -67,6 +68,38 @@ class GapMSE(keras.losses.Loss):
         return ops.sum(error, axis=axes) / ops.maximum(ops.sum(mask, axis=axes), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="braggsynth")
+class GapAmplitudeLoss(keras.losses.Loss):
+    """:class:`GapMSE` plus ``amplitude_weight`` times the relative squared error of the amplitude over the gap.
+
+    ``y_true`` is (batch, z, y, x, 4): the normalised target patch, the gap mask, and the patch's
+    normalisation ``low`` and ``high - low`` (each constant over the patch; log(I + 1) = low + x (high -
+    low), :func:`braggsynth.patches.normalise`); ``y_pred`` is (batch, z, y, x, 1).  With the amplitude
+    a = sqrt(I + 1) = exp(log(I + 1) / 2), the added term is sum(mask (a_pred - a_true)^2) / sum(mask
+    a_true^2): the brightest gap voxels weigh as their photons do (in log space a 28 % amplitude error at
+    the maximum costs no more than one in the tails), and the term is free of the patch's flux.
+    """
+
+    def __init__(self, amplitude_weight: float = 1.0, name="gap_amplitude_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.amplitude_weight = float(amplitude_weight)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        target, mask, low, span = (y_true[..., i:i + 1] for i in range(4))
+        axes = (1, 2, 3, 4)
+        voxels = ops.maximum(ops.sum(mask, axis=axes), 1.0)
+        log_error = ops.sum(ops.square(y_pred - target) * mask, axis=axes) / voxels
+        true_amplitude = ops.exp(0.5 * (low + target * span))
+        predicted_amplitude = ops.exp(0.5 * (low + y_pred * span))
+        amplitude_error = ops.sum(ops.square(predicted_amplitude - true_amplitude) * mask, axis=axes) / ops.maximum(
+            ops.sum(ops.square(true_amplitude) * mask, axis=axes), 1e-6)
+        return log_error + self.amplitude_weight * amplitude_error
+
+    def get_config(self):
+        return {**super().get_config(), "amplitude_weight": self.amplitude_weight}
+
+
 def augment(arrays, rng: np.random.Generator):
     """Flip each patch along z, y and x at random and swap its y and x axes at random (in place of copies).
 
@@ -116,12 +149,12 @@ class PatchBatches(keras.utils.PyDataset):
 
     def __init__(self, path, split, batch_size, *, prefill=DEFAULT_PREFILL, target="counts", gap_widths=None,
                  shuffle=False, patches_per_epoch=None, augment=False, seed=0, first_epoch=0, cache_mb=2048,
-                 **kwargs):
+                 with_bounds=False, **kwargs):
         super().__init__(**kwargs)
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
         self.path, self.split, self.batch_size = Path(path), split, int(batch_size)
-        self.prefill, self.target = prefill, target
+        self.prefill, self.target, self.with_bounds = prefill, target, bool(with_bounds)
         self.shuffle, self.augment, self.seed, self.epoch = shuffle, augment, int(seed), int(first_epoch)
         self.patches_per_epoch = None if patches_per_epoch is None else int(patches_per_epoch)
         self._handle = None
@@ -131,6 +164,9 @@ class PatchBatches(keras.utils.PyDataset):
                 raise io.DataFileError(f"{self.path}: has no '{split}' group (has {', '.join(h5)})")
             if TARGETS[target] not in h5[split]:
                 raise io.DataFileError(f"{self.path}: split '{split}' has no '{TARGETS[target]}' array")
+            if with_bounds and "bounds" not in h5[split]:
+                raise io.DataFileError(f"{self.path}: split '{split}' has no 'bounds' array (a dataset made before "
+                                       f"they were kept); remake it for the amplitude loss")
             widths = h5[split]["gap_width_px"][()]
         if gap_widths is None:
             self.indices = np.arange(widths.size)
@@ -189,7 +225,13 @@ class PatchBatches(keras.utils.PyDataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
             prefilled, mask, target = augment((prefilled, mask, target), rng)
         mask = mask.astype(np.float32)
-        return np.stack([prefilled, mask], axis=-1), np.stack([target, mask], axis=-1)
+        channels = [target, mask]
+        if self.with_bounds:
+            low, high = self._group()["bounds"][rows].T
+            span = np.where(high > low, high - low, 1.0)  # as patches.unscale
+            channels += [np.broadcast_to(value.astype(np.float32)[:, None, None, None], mask.shape)
+                         for value in (low, span)]
+        return np.stack([prefilled, mask], axis=-1), np.stack(channels, axis=-1)
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -311,8 +353,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
           reduce_lr_factor: float = 0.5, min_learning_rate: float = 1e-5, time_limit_minutes: float | None = None,
           patches_per_epoch: int | None = None,
           base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, prefill: str = DEFAULT_PREFILL,
-          target: str = "counts", augment: bool = True, precision: str = "float32", resume: bool = True,
-          verbose: int = 2, callbacks=()) -> list[dict]:
+          target: str = "counts", amplitude_weight: float = 0.0, augment: bool = True, precision: str = "float32",
+          resume: bool = True, verbose: int = 2, callbacks=()) -> list[dict]:
     """Train the gap-inpainting model on a patch dataset, resumably.
 
     Streams ``train/`` and ``validation/`` of ``dataset_path`` in batches
@@ -358,6 +400,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     base_filters, depth, prefill : architecture (:func:`braggsynth.model.build_model`);
         the patch size is the dataset's.
     target : "counts" or "expected" (module docstring).
+    amplitude_weight : > 0 minimises :class:`GapAmplitudeLoss` with this weight (the dataset must hold each
+        patch's ``bounds``), 0 :class:`GapMSE`.
     augment : random flips and y/x swaps of the training patches.
     precision : "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
         float32 weights, loss and output).
@@ -383,6 +427,7 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
                 "learning_rate": learning_rate, "seed": seed,
                 "gap_widths": None if gap_widths is None else sorted(int(w) for w in gap_widths),
                 "base_filters": base_filters, "depth": depth, "prefill": prefill, "target": target,
+                "amplitude_weight": float(amplitude_weight),
                 "augment": augment, "precision": precision, "time_limit_minutes": time_limit_minutes,
                 "patches_per_epoch": patches_per_epoch,
                 "backend": keras.backend.backend(), "versions": {**io.package_versions(), "keras": keras.__version__}}
@@ -413,14 +458,16 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
             state = {"epochs_done": 0, "history": [], "best_val_loss": None, "seconds": 0.0, "settings": settings}
             keras.utils.set_random_seed(seed)
             model = build_model(patch_size=patch_shape[0], base_filters=base_filters, depth=depth, prefill=prefill)
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=GapMSE())
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                          loss=GapAmplitudeLoss(amplitude_weight) if amplitude_weight > 0 else GapMSE())
         first_epoch = state["epochs_done"]
         method = prefill_of(model)
+        with_bounds = isinstance(model.loss, GapAmplitudeLoss)  # a resumed run keeps its own loss
         training = PatchBatches(dataset_path, "train", batch_size, prefill=method, target=target,
                                 gap_widths=gap_widths, shuffle=True, patches_per_epoch=patches_per_epoch,
-                                augment=augment, seed=seed, first_epoch=first_epoch)
+                                augment=augment, seed=seed, first_epoch=first_epoch, with_bounds=with_bounds)
         validation = PatchBatches(dataset_path, "validation", batch_size, prefill=method, target=target,
-                                  gap_widths=gap_widths)
+                                  gap_widths=gap_widths, with_bounds=with_bounds)
         early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
         reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=reduce_lr_factor,
                                                       patience=reduce_lr_patience, min_lr=min_learning_rate)

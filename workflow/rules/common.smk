@@ -181,7 +181,10 @@ def model_gap_widths(wildcards):
 
 
 def training_settings(wildcards):
-    return {**config["model"], **config["train"], "gap_widths": model_gap_widths(wildcards)}
+    settings = {**config["model"], **config["train"], "gap_widths": model_gap_widths(wildcards)}
+    if not settings["amplitude_weight"]:  # the log-space loss alone, as before the key existed: nothing goes stale
+        del settings["amplitude_weight"]
+    return settings
 
 
 def checkpoint_folder(wildcards):
