@@ -275,3 +275,14 @@ def test_training_with_the_amplitude_loss_reads_the_patch_bounds(fringe_dataset,
     assert history[-1]["val_loss"] < history[0]["val_loss"] or history[-1]["loss"] < history[0]["loss"]
     resumed = keras.saving.load_model(tmp_path / "run" / "last.keras", compile=True, safe_mode=True)
     assert isinstance(resumed.loss, training.GapAmplitudeLoss) and resumed.loss.amplitude_weight == 1.0
+
+
+def test_batches_loaded_in_threads_train_the_same_model(fringe_dataset, tmp_path):
+    """The loader threads only overlap reading with training: the weights are those of batches loaded in turn."""
+    weights = []
+    for threads in (1, 2):
+        training.train(fringe_dataset, tmp_path / f"threads{threads}", epochs=2, batch_size=8, verbose=0,
+                       loader_threads=threads, **TINY)
+        model = keras.saving.load_model(tmp_path / f"threads{threads}" / "last.keras", safe_mode=True)
+        weights.append(np.concatenate([w.ravel() for w in model.get_weights()]))
+    assert np.array_equal(weights[0], weights[1])

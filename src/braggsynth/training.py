@@ -43,6 +43,9 @@ log = logging.getLogger("braggsynth.training")
 TARGETS = {"counts": "target", "expected": "expected"}
 #: Keras dtype policies: float32, or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: Threads loading training batches beside the network (2 cores, bfloat16, the shipped width, epochs of 256
+#: patches of the default dataset: 36.9 patches/s against 27.8 with batches loaded between steps, one run).
+LOADER_THREADS = 2
 #: Files written by :func:`train` in its output folder.
 LAST_MODEL, BEST_MODEL, STATE_FILE, HISTORY_CSV, CURVE_PNG = (
     "last.keras", "best.keras", "state.json", "history.csv", "learning_curve.png")
@@ -354,7 +357,7 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
           patches_per_epoch: int | None = None,
           base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, prefill: str = DEFAULT_PREFILL,
           target: str = "counts", amplitude_weight: float = 0.0, augment: bool = True, precision: str = "float32",
-          resume: bool = True, verbose: int = 2, callbacks=()) -> list[dict]:
+          resume: bool = True, verbose: int = 2, callbacks=(), loader_threads: int = LOADER_THREADS) -> list[dict]:
     """Train the gap-inpainting model on a patch dataset, resumably.
 
     Streams ``train/`` and ``validation/`` of ``dataset_path`` in batches
@@ -408,6 +411,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     resume : bool, continue from ``output_dir`` when it holds a run.
     verbose : int, Keras verbosity (2: one line per epoch).
     callbacks : extra Keras callbacks.
+    loader_threads : threads that read, prefill and augment the next training batches while the network
+        trains on the last (the numbers do not depend on it: each batch is drawn from (seed, epoch, index)).
 
     Returns
     -------
@@ -465,7 +470,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
         with_bounds = isinstance(model.loss, GapAmplitudeLoss)  # a resumed run keeps its own loss
         training = PatchBatches(dataset_path, "train", batch_size, prefill=method, target=target,
                                 gap_widths=gap_widths, shuffle=True, patches_per_epoch=patches_per_epoch,
-                                augment=augment, seed=seed, first_epoch=first_epoch, with_bounds=with_bounds)
+                                augment=augment, seed=seed, first_epoch=first_epoch, with_bounds=with_bounds,
+                                workers=int(loader_threads), use_multiprocessing=False)
         validation = PatchBatches(dataset_path, "validation", batch_size, prefill=method, target=target,
                                   gap_widths=gap_widths, with_bounds=with_bounds)
         early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
