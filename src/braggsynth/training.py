@@ -44,7 +44,8 @@ TARGETS = {"counts": "target", "expected": "expected"}
 #: Keras dtype policies: float32, or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 #: Threads loading training batches beside the network (2 cores, bfloat16, the shipped width, epochs of 256
-#: patches of the default dataset: 36.9 patches/s against 27.8 with batches loaded between steps, one run).
+#: patches of the default dataset, benchmarks/bench_training_step.py: 30.1, 30.3, 32.3 patches/s against 30.9,
+#: 24.4, 29.5 with batches loaded between steps, runs alternated; 36.9 against 27.8 in an earlier pair).
 LOADER_THREADS = 2
 #: Files written by :func:`train` in its output folder.
 LAST_MODEL, BEST_MODEL, STATE_FILE, HISTORY_CSV, CURVE_PNG = (
