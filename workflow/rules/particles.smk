@@ -1,39 +1,6 @@
 # Particles: build FCC particles of each configured shape and relax them with LAMMPS, a shard at a time.
 
 
-#: Shard folders found damaged at the start and set aside (braggsynth.shards.set_aside_damaged): targets of
-#: rule all (final_targets), so that a plain run remakes them, and what reads them, before anything reads them.
-DAMAGED_SHARD_FOLDERS = []
-
-
-def set_aside_damaged_shards(rule, outputs):
-    """Before the DAG: move aside the shard folders (``outputs`` of rule ``rule``) whose files no longer match
-    their manifests (sizes and HDF5 signatures), so that Snakemake sees them missing, and make them targets."""
-    from braggsynth.shards import set_aside_damaged
-
-    if not workflow.is_main_process:
-        return  # a job's own Snakemake (cluster, subprocess) leaves the folders of running jobs alone
-    if any(Path(".snakemake", "locks").glob("*.lock")):
-        print("shard folders not checked: another Snakemake run holds .snakemake/locks", file=sys.stderr)
-        return
-    remake, lines = set_aside_damaged([folder for output in outputs for folder in per_shard(str(output))], rule)
-    DAMAGED_SHARD_FOLDERS.extend(remake)
-    for line in lines:
-        print(line, file=sys.stderr)
-
-
-def print_dag_estimate():
-    """Above 1e6 particles, one line on what building the DAG costs and the shard size that cuts it."""
-    from braggsynth.shards import dag_estimate
-
-    line = dag_estimate([spec["count"] for spec in config["shapes"].values()], PARTICLES_PER_JOB)
-    if line and workflow.is_main_process:
-        print(line, file=sys.stderr)
-
-
-print_dag_estimate()
-
-
 rule particle_shard:
     output:
         particles=directory("results/particles/{shape}/shard{shard}"),
