@@ -236,9 +236,8 @@ def _check_model_file(path) -> int:
 
 
 def _check_output(output, scan, suffixes, what: str) -> None:
-    from .scans import same_file
-
     from .io import remove_stale_partials
+    from .scans import same_file
 
     output = Path(output)
     if output.suffix.lower() not in suffixes:
@@ -308,11 +307,11 @@ def _import_deep_learning(debug: bool = False) -> None:
             os.close(saved)
 
 
-def _load(path, debug: bool = False, tta: bool = False):
+def _load(path, debug: bool = False):
     _import_deep_learning(debug)
     from .model import load_model
 
-    return _symmetrised(load_model(path), tta)
+    return load_model(path)
 
 
 def _symmetrised(model, tta: bool):
@@ -435,8 +434,8 @@ def phase_command(args) -> int:
         if args.gaps == "interval" and calibration is None:
             raise CommandError(f"{model_path}: has no calibration of its intervals for --gaps interval; give "
                                f"--calibration FILE")
-        fill_function = reconstruction.model_fill(_load(model_path, args.debug, args.tta), calibration,
-                                                  args.interval_level)
+        model = _symmetrised(_load(model_path, args.debug), args.tta)
+        fill_function = reconstruction.model_fill(model, calibration, args.interval_level)
     options = {"sequence": args.sequence, "shrink_wrap_threshold": args.shrink_wrap_threshold,
                "library": args.library, "device": args.gpu}
     with scipy.fft.set_workers(args.threads):
