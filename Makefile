@@ -34,11 +34,15 @@ report: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# The shipped model's recipe (1 h 24 min on 2 cores; rerun after an interruption to resume), then
-# `make ship` copies the model and its card into src/braggsynth/models/.
+# The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
+# `make ship` copies the model and its card into src/braggsynth/models/. It starts from the weights of the
+# model shipped at $(INITIAL_COMMIT) (train.initial_model), taken from git so that a rerun starts from the same.
+INITIAL_COMMIT := b97ab5c248b84eb26035a4ef46285cbc8fcda74d
 pretrain: setup
 	mkdir -p runs/pretrain
 	cp config/pretrain.yaml runs/pretrain/config.yaml
+	test -s runs/pretrain/initial.keras || { git show $(INITIAL_COMMIT):src/braggsynth/models/inpainting.keras \
+		> runs/pretrain/.initial.keras.part && mv runs/pretrain/.initial.keras.part runs/pretrain/initial.keras; }
 	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
 		results/dataset/card.md results/evaluation/all/report.md
 

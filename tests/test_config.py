@@ -264,3 +264,32 @@ def test_a_configfile_of_ones_own_is_checked_in_one_line_before_snakemake_reads_
     assert good.returncode == 0 and not good.stderr
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     assert '$(BIN)/python -m braggsynth.config "$(CONFIGFILE)" &&' in makefile
+
+
+def test_a_list_of_detectors_is_valid_and_an_unknown_one_names_the_key():
+    assert schema_error({"shapes": {"c": CUBE}, "detector": {"model": ["maxipix", "eiger"]}}, SCHEMA) is None
+    problem = schema_error({"shapes": {"c": CUBE}, "detector": {"model": ["maxipix", "pilatus"]}}, SCHEMA)
+    assert problem.startswith("detector.model")
+
+
+def test_an_initial_model_that_is_missing_or_foreign_fails_naming_the_key(tmp_path):
+    config = peaks_config()
+    config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": ["maxipix", "eiger"],
+                            "orientation_probabilities": {"vertical": 1.0}},
+                  patches={"size": 32, "gap_widths_px": [6]}, experimental=[],
+                  dataset={"split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}})
+    config["peaks"]["grid"] = [64, 64, 64]
+    check_config(config)  # a list of detectors
+    config["train"] = {"initial_model": str(tmp_path / "none.keras")}
+    with pytest.raises(ConfigError, match=r"^train.initial_model: .*none.keras: no such file$"):
+        check_config(config)
+    foreign = tmp_path / "foreign.keras"
+    foreign.write_bytes(b"not a zip")
+    config["train"]["initial_model"] = str(foreign)
+    with pytest.raises(ConfigError, match=r"^train.initial_model: .*foreign.keras: not a Keras model archive"):
+        check_config(config)
+    from braggsynth.models import SHIPPED_WIDE_MODEL
+
+    config["train"]["initial_model"] = str(SHIPPED_WIDE_MODEL)
+    with pytest.raises(ConfigError, match=r"fills 64\^3 windows, but patches.size is 32$"):
+        check_config(config)

@@ -108,3 +108,17 @@ def test_geometry_draws_follow_their_distributions():
     orientations = [d.orientation for d in draws]
     assert "horizontal" not in orientations
     assert abs(orientations.count("cross") / len(draws) - 0.75) < 0.04
+
+
+def test_a_list_of_detectors_gives_each_recording_one_of_them():
+    models = detector.detector_models(["maxipix", "eiger", {"horizontal_gap_px": 4, "vertical_gap_px": 2}])
+    assert [m.name for m in models] == ["maxipix", "eiger", "custom"]
+    drawn = [detector.draw_detector(models, np.random.default_rng(i)).name for i in range(300)]
+    counts = {name: drawn.count(name) for name in ("maxipix", "eiger", "custom")}
+    assert all(70 < n < 130 for n in counts.values()), counts
+    single = detector.detector_models("eiger")
+    rng = np.random.default_rng(0)
+    assert detector.draw_detector(single, rng) is detector.PRESETS["eiger"]
+    assert rng.random() == np.random.default_rng(0).random()  # one detector draws nothing
+    with pytest.raises(ValueError, match="unknown detector 'pilatus'"):
+        detector.detector_models(["maxipix", "pilatus"])

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from synthetic_patches import write_fringe_dataset  # noqa: E402
 
-from braggsynth import model as gapmodel, training  # noqa: E402
+from braggsynth import io, model as gapmodel, training  # noqa: E402
 
 TINY = {"base_filters": 4, "depth": 2}
 
@@ -286,3 +286,30 @@ def test_batches_loaded_in_threads_train_the_same_model(fringe_dataset, tmp_path
         model = keras.saving.load_model(tmp_path / f"threads{threads}" / "last.keras", safe_mode=True)
         weights.append(np.concatenate([w.ravel() for w in model.get_weights()]))
     assert np.array_equal(weights[0], weights[1])
+
+
+def test_a_warm_start_begins_from_the_initial_models_weights_and_records_it(trained, fringe_dataset, tmp_path):
+    output, _, _ = trained
+    start = output / training.BEST_MODEL
+    run = tmp_path / "warm"
+    training.train(fringe_dataset, run, epochs=1, batch_size=8, learning_rate=1e-12, verbose=0,
+                   prefill="zero", initial_model=start, **TINY)
+    warm = keras.saving.load_model(run / training.LAST_MODEL, safe_mode=True)
+    first = keras.saving.load_model(start, safe_mode=True)
+    for a, b in zip(warm.get_weights(), first.get_weights()):  # a learning rate of 1e-12 moves nothing visible
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    recorded = json.loads((run / training.STATE_FILE).read_text())["settings"]["initial_model"]
+    assert recorded["path"] == start.name and len(recorded["sha256"]) == 64
+    cold = tmp_path / "cold"
+    training.train(fringe_dataset, cold, epochs=1, batch_size=8, learning_rate=1e-12, verbose=0, prefill="zero",
+                   **TINY)
+    random = keras.saving.load_model(cold / training.LAST_MODEL, safe_mode=True)
+    assert not np.allclose(random.get_weights()[0], first.get_weights()[0])
+
+
+def test_a_warm_start_from_another_architecture_fails_naming_the_file(trained, fringe_dataset, tmp_path):
+    output, _, _ = trained
+    with pytest.raises(io.DataFileError, match=r"best\.keras: train\.initial_model has another architecture"):
+        training.train(fringe_dataset, tmp_path / "run", epochs=1, verbose=0, prefill="zero",
+                       initial_model=output / training.BEST_MODEL, base_filters=TINY["base_filters"] * 2,
+                       depth=TINY["depth"])

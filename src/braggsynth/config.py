@@ -107,7 +107,7 @@ def check_training_set(config: dict) -> None:
     if sum(config["detector"]["orientation_probabilities"].values()) <= 0:
         raise ConfigError("detector.orientation_probabilities: at least one must be positive")
     try:
-        detector.detector_model(config["detector"]["model"])
+        detector.detector_models(config["detector"]["model"])
     except ValueError as error:
         raise ConfigError(f"detector.model: {error}") from None
     size = config["patches"]["size"]
@@ -142,6 +142,18 @@ def check_training_set(config: dict) -> None:
     total = sum(config["dataset"]["split_fractions"].values())
     if not np.isclose(total, 1.0):
         raise ConfigError(f"dataset.split_fractions: they sum to {total:g}, not 1")
+    start = config.get("train", {}).get("initial_model")
+    if start is not None:
+        from .models import window_of
+
+        if not Path(start).is_file():
+            raise ConfigError(f"train.initial_model: {start}: no such file")
+        try:
+            window = window_of(start)
+        except ValueError as error:
+            raise ConfigError(f"train.initial_model: {error}") from None
+        if window != size:
+            raise ConfigError(f"train.initial_model: {start} fills {window}^3 windows, but patches.size is {size}")
 
 
 def check_peaks(config: dict) -> None:

@@ -134,6 +134,25 @@ def detector_model(name_or_dict) -> Detector:
     return Detector(str(name_or_dict.get("name", "custom")), chip_px=(int(chip[0]), int(chip[1])), **widths)
 
 
+def detector_models(spec) -> tuple[Detector, ...]:
+    """The detectors of a config's ``detector.model``: one preset name or mapping, or a list of them.
+
+    A list makes every recording draw one of its detectors (:func:`draw_detector`), so that one
+    training set holds the gap layouts of several beamlines (MAXIPIX's 6 px and EIGER's 12 and 38 px).
+    """
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    if not specs:
+        raise ValueError("a list of detectors needs at least one")
+    return tuple(detector_model(one) for one in specs)
+
+
+def draw_detector(detectors, rng: np.random.Generator) -> Detector:
+    """One of ``detectors`` (from :func:`detector_models`), each equally likely; a single one draws nothing."""
+    if len(detectors) == 1:
+        return detectors[0]
+    return detectors[int(rng.integers(len(detectors)))]
+
+
 def frame_gaps(detector, roi_origin, shape) -> np.ndarray:
     """Boolean (z, y, x) mask of the detector's gaps seen by a region of interest of its frame.
 

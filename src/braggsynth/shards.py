@@ -150,11 +150,12 @@ def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, fold
     """Each peak scaled to a photon flux, with Poisson noise and the detector's gaps:
     ``peaks/<sample>_<pattern>.h5`` to ``folder/<sample>_<pattern>.h5``."""
     folder = Path(folder)
-    model = detector.detector_model(settings["model"])
+    models = detector.detector_models(settings["model"])
     names = []
     for sample in _bar(samples, "detector", shape):
         for pattern in patterns:
             name = pattern_name(sample, pattern)
+            model = detector.draw_detector(models, seeds.rng(seed, "detector_model", shape, int(sample), int(pattern)))
             peak_path = Path(peaks) / f"{name}.h5"
             peak = io.read_peak(peak_path)
             recorded = detector.simulate_detector(

@@ -20,6 +20,7 @@ such truth and use their counts).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -352,13 +353,28 @@ def _remake_missing(output_dir, state):
         log.info("%s: remade the missing %s from %s", output_dir, CURVE_PNG, STATE_FILE)
 
 
+def _warm_start(model, path) -> dict:
+    """Copy the weights of the model at ``path`` into ``model`` (same architecture); its name and SHA-256."""
+    path = Path(path)
+    start = load_model(path)
+    if prefill_of(start) != prefill_of(model) or start.input_shape != model.input_shape or [
+            tuple(w.shape) for w in start.weights] != [tuple(w.shape) for w in model.weights]:
+        raise io.DataFileError(
+            f"{path}: train.initial_model has another architecture than the one asked for (prefill "
+            f"{prefill_of(start)}, window {start.input_shape[1:4]}, {start.count_params():,} parameters, against "
+            f"{prefill_of(model)}, {model.input_shape[1:4]}, {model.count_params():,})")
+    model.set_weights(start.get_weights())
+    return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
           seed: int = 0, gap_widths=None, patience: int = 6, reduce_lr_patience: int = 2,
           reduce_lr_factor: float = 0.5, min_learning_rate: float = 1e-5, time_limit_minutes: float | None = None,
           patches_per_epoch: int | None = None,
           base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, prefill: str = DEFAULT_PREFILL,
           target: str = "counts", amplitude_weight: float = 0.0, augment: bool = True, precision: str = "float32",
-          resume: bool = True, verbose: int = 2, callbacks=(), loader_threads: int = LOADER_THREADS) -> list[dict]:
+          initial_model=None, resume: bool = True, verbose: int = 2, callbacks=(),
+          loader_threads: int = LOADER_THREADS) -> list[dict]:
     """Train the gap-inpainting model on a patch dataset, resumably.
 
     Streams ``train/`` and ``validation/`` of ``dataset_path`` in batches
@@ -409,6 +425,9 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     augment : random flips and y/x swaps of the training patches.
     precision : "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
         float32 weights, loss and output).
+    initial_model : optional path of a braggsynth model (loaded in safe mode) whose weights start the
+        training instead of random ones (a warm start); its architecture and window must be the ones
+        asked for. Its SHA-256 is recorded in ``state.json``.
     resume : bool, continue from ``output_dir`` when it holds a run.
     verbose : int, Keras verbosity (2: one line per epoch).
     callbacks : extra Keras callbacks.
@@ -464,6 +483,8 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
             state = {"epochs_done": 0, "history": [], "best_val_loss": None, "seconds": 0.0, "settings": settings}
             keras.utils.set_random_seed(seed)
             model = build_model(patch_size=patch_shape[0], base_filters=base_filters, depth=depth, prefill=prefill)
+            if initial_model is not None:
+                settings["initial_model"] = _warm_start(model, initial_model)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                           loss=GapAmplitudeLoss(amplitude_weight) if amplitude_weight > 0 else GapMSE())
         first_epoch = state["epochs_done"]

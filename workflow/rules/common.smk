@@ -184,7 +184,14 @@ def training_settings(wildcards):
     settings = {**config["model"], **config["train"], "gap_widths": model_gap_widths(wildcards)}
     if not settings["amplitude_weight"]:  # the log-space loss alone, as before the key existed: nothing goes stale
         del settings["amplitude_weight"]
+    if settings["initial_model"] is None:  # random initial weights, as before the key existed
+        del settings["initial_model"]
     return settings
+
+
+def initial_model():
+    """The model whose weights start the training (train.initial_model), an input of rule train; or none."""
+    return [] if config["train"]["initial_model"] is None else [config["train"]["initial_model"]]
 
 
 def checkpoint_folder(wildcards):

@@ -4,6 +4,7 @@
 rule train:
     input:
         "results/dataset/patches.h5",
+        initial_model(),
     output:
         model="results/model/{model}/best.keras",
         history="results/model/{model}/history.csv",
