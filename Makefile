@@ -44,15 +44,26 @@ pretrain: setup
 	test -s runs/pretrain/initial.keras || { git show $(INITIAL_COMMIT):src/braggsynth/models/inpainting.keras \
 		> runs/pretrain/.initial.keras.part && mv runs/pretrain/.initial.keras.part runs/pretrain/initial.keras; }
 	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
-		results/dataset/card.md results/evaluation/all/report.md
+		results/dataset/card.md results/evaluation/all/report.md results/evaluation/all/real_space.md
 
 ship:
 	$(BIN)/python -m braggsynth.modelcard runs/pretrain
 
-# The wide-gap model (64^3 windows, EIGER's 38-41 px module gaps): same simulation as `pretrain`.
+# The wide-gap model (64^3 windows, EIGER's 38-41 px module gaps): same simulation as `pretrain`, whose
+# relaxed particles it links (hard links; files are only ever replaced whole) when that run has them and the
+# two recipes agree up to peaks:. Warm start from the wide model shipped at $(INITIAL_WIDE_COMMIT).
+INITIAL_WIDE_COMMIT := 9db5c3f6a62e16730615fabe6fba81c50aa435d0
 pretrain-wide: setup
 	mkdir -p runs/pretrain-wide
 	cp config/pretrain_wide.yaml runs/pretrain-wide/config.yaml
+	test -s runs/pretrain-wide/initial.keras || { git show $(INITIAL_WIDE_COMMIT):src/braggsynth/models/inpainting_wide.keras \
+		> runs/pretrain-wide/.initial.keras.part && mv runs/pretrain-wide/.initial.keras.part runs/pretrain-wide/initial.keras; }
+	sed -n '/^seed:/,/^peaks:/p' config/pretrain.yaml > runs/pretrain-wide/.narrow && \
+		sed -n '/^seed:/,/^peaks:/p' config/pretrain_wide.yaml > runs/pretrain-wide/.wide
+	if cmp -s runs/pretrain-wide/.narrow runs/pretrain-wide/.wide && test -d runs/pretrain/results/relaxed \
+		&& ! test -d runs/pretrain-wide/results/relaxed; then mkdir -p runs/pretrain-wide/results && \
+		cp -al runs/pretrain/results/particles runs/pretrain/results/relaxed runs/pretrain-wide/results/; fi
+	rm -f runs/pretrain-wide/.narrow runs/pretrain-wide/.wide
 	cd runs/pretrain-wide && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
 		results/dataset/card.md results/evaluation/all/report.md
 

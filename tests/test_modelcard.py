@@ -37,6 +37,30 @@ def fake_run(folder):
     return folder
 
 
+def add_calibration_and_real_space(folder):
+    """What a run with rule evaluate's calibration and rule real_space leaves beside the model."""
+    results = folder / "results"
+    calibration = {"space": "normalised log(I + 1)", "quantiles_at": [0.025, 0.16, 0.84, 0.975], "patches": 40,
+                   "source": "patches.h5, validation split", "coverage_test": {"0.68": 0.66, "0.95": 0.94},
+                   "test_patches": 24}
+    (results / "model" / "all" / "best.calibration.json").write_text(json.dumps(calibration))
+    fields = ["pattern", "kind", "gap_width_px", "position", "photon_share", "version", "mode", "start",
+              "modulus_pcc", "phase_rms_rad", "error", "error_drop", "choice"]
+    with open(results / "evaluation" / "all" / "real_space.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for version, mode, pcc in (("gap-free", "free", (0.96, 0.98)), ("free", "free", (0.60, 0.64)),
+                                   ("zero", "zero", (0.5, 0.5)), ("forced: linear", "forced", (0.7, 0.8)),
+                                   ("forced: model", "forced", (0.85, 0.87)),
+                                   ("forced: shipped", "forced", (0.80, 0.82))):
+            for start, value in enumerate(pcc):
+                writer.writerow({"pattern": "cube/0001_00", "kind": "simulated", "gap_width_px": 6,
+                                 "position": "through", "photon_share": 0.7, "version": version, "mode": mode,
+                                 "start": start, "modulus_pcc": value, "phase_rms_rad": 0.3, "error": 0.1,
+                                 "error_drop": 0.0, "choice": ""})
+    return calibration
+
+
 def test_ship_writes_a_float32_model_and_a_card_that_matches_it(tmp_path):
     run = fake_run(tmp_path / "run")
     destination = modelcard.ship(run, tmp_path / "models" / "inpainting.keras")
@@ -57,3 +81,29 @@ def test_ship_writes_a_float32_model_and_a_card_that_matches_it(tmp_path):
 def test_ship_names_what_a_run_folder_lacks(tmp_path):
     with pytest.raises(OSError, match="no trained model"):
         modelcard.ship(tmp_path, tmp_path / "m.keras")
+
+
+def test_the_card_gives_the_coverage_of_the_shipped_calibration_and_the_real_space_table(tmp_path):
+    run = fake_run(tmp_path / "run")
+    calibration = add_calibration_and_real_space(run)
+    destination = modelcard.ship(run, tmp_path / "models" / "inpainting.keras")
+    assert json.loads(destination.with_suffix(".calibration.json").read_text()) == calibration
+    card = json.loads(destination.with_suffix(".json").read_text())
+    assert card["coverage"]["levels"] == {"0.68": 0.66, "0.95": 0.94} and card["coverage"]["test_patches"] == 24
+    by_version = {row["version"]: row for row in card["real_space"]}
+    assert by_version["forced: model"]["modulus_pcc_mean"] == pytest.approx(0.86)
+    assert by_version["forced: model"]["samples"] == 2
+    text = destination.with_suffix(".md").read_text()
+    assert "68% interval: 66.0%, 95% interval: 94.0%" in text
+    assert "this model, forced" in text and "model shipped before, forced" in text
+    assert "| 0.860 ± 0.010 |" in text and "0.750 ± 0.050 (linear)" in text
+
+
+def test_a_card_without_calibration_or_real_space_says_so(tmp_path):
+    destination = modelcard.ship(fake_run(tmp_path / "run"), tmp_path / "models" / "inpainting.keras")
+    card = json.loads(destination.with_suffix(".json").read_text())
+    assert card["coverage"] is None and card["real_space"] is None
+    assert not destination.with_suffix(".calibration.json").exists()
+    text = destination.with_suffix(".md").read_text()
+    assert "No calibrated interval" in text and "Not measured in the run" in text
+    assert "The weights started at random." in text

@@ -55,9 +55,24 @@ def read_metrics(csv_path, method: str = "model") -> dict:
     return table
 
 
+def read_real_space(csv_path) -> list[dict]:
+    """The real-space table of a run (``real_space.csv`` of rule real_space): modulus PCC and phase RMS per
+    case and version, mean and standard deviation over the random starts (:func:`realspace.summary`)."""
+    from .realspace import summary
+
+    with open(csv_path, newline="") as handle:
+        rows = [{**row, "photon_share": float(row["photon_share"])} for row in csv.DictReader(handle)]
+    return [{key: entry[key] for key in ("pattern", "kind", "gap_width_px", "position", "photon_share", "version",
+                                         "samples", "modulus_pcc_mean", "modulus_pcc_std", "phase_rms_rad_mean",
+                                         "phase_rms_rad_std")}
+            for entry in summary(rows, scores=("modulus_pcc", "phase_rms_rad"))]
+
+
 def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict, recipe: str,
-               commit: str, file_name: str = "inpainting.keras", recipe_file: str = "config/pretrain.yaml") -> dict:
-    """The card as a JSON-ready dict (see the module docstring)."""
+               commit: str, file_name: str = "inpainting.keras", recipe_file: str = "config/pretrain.yaml",
+               coverage: dict | None = None, real_space: list | None = None) -> dict:
+    """The card as a JSON-ready dict (see the module docstring); ``coverage`` and ``real_space`` are None
+    where the run measured none (a model without calibration, a run without rule real_space)."""
     from .model import prefill_of
 
     settings = training_state["settings"]
@@ -80,6 +95,8 @@ def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict
         "recipe": recipe,
         "recipe_file": recipe_file,
         "metrics": metrics,
+        "coverage": coverage,
+        "real_space": real_space,
     }
 
 
@@ -103,7 +120,7 @@ def card_markdown(card: dict) -> str:
              "## Recipe", "",
              f"`{make}`, with `{recipe_file}` (below). Trained {training['epochs']} "
              f"epochs in {training['minutes']} minutes (stopped by {training['stopped']}); best validation loss "
-             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}.", "",
+             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}." + _warm_start_text(training), "",
              "```json", json.dumps(training["settings"], indent=1, sort_keys=True), "```", "",
              "```yaml", card["recipe"].rstrip(), "```", "",
              "## Metrics (PCC over the gap voxels, log space; data the model never saw)", ""]
@@ -116,12 +133,47 @@ def card_markdown(card: dict) -> str:
             cells = [f"{by_width[w][method]:.4f}" if method in by_width[w] else "" for w in widths]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _coverage_lines(card.get("coverage")) + _real_space_lines(card.get("real_space"))
     lines += ["## Limits", "",
               f"Trained on {n}^3 patches with gap planes of {widths[0]}-{widths[-1]} px; other widths are outside "
               f"what it was trained for, and its windows fill gaps of at most {n - 8} px. Simulated particles are "
               "FCC Au nanocrystals of 6-12 nm at the 111 reflection; measured patches come from one gold "
               "reconstruction (CXIDB I182, via bcdi, CeCILL-B).", ""]
     return "\n".join(lines)
+
+
+def _warm_start_text(training: dict) -> str:
+    start = training["settings"].get("initial_model")
+    if not start:
+        return " The weights started at random."
+    return (f" The weights started from those of `{start['path']}` (SHA-256 `{start['sha256'][:16]}…`, "
+            "train.initial_model), the model shipped before, which `make pretrain` takes from git "
+            "(`INITIAL_COMMIT` in the Makefile).")
+
+
+def _coverage_lines(coverage) -> list[str]:
+    if not coverage:
+        return ["## Uncertainty", "", "No calibrated interval: the `interval` mode of `braggsynth phase` and the "
+                "bounds of `braggsynth inpaint` are not available with this model.", ""]
+    cells = ", ".join(f"{float(level):.0%} interval: {value:.1%}" for level, value in coverage["levels"].items())
+    return ["## Uncertainty", "",
+            f"Calibrated intervals of the fill (`{coverage['file']}`, quantiles of its error on the "
+            f"{coverage['calibration_patches']:,} patches of the {coverage['calibrated_on']}), and how often the "
+            f"truth fell inside them on {coverage['test_patches']:,} test patches never used to calibrate: "
+            f"{cells}.", ""]
+
+
+def _real_space_lines(table) -> list[str]:
+    if not table:
+        return ["## Real space", "", "Not measured in the run that trained this model.", ""]
+    from .realspace import opening_table
+
+    lines = opening_table(table, {}, ("model", "shipped"))
+    lines[0] = lines[0].replace("model,", "this model,").replace("shipped,", "model shipped before,")
+    return ["## Real space (reconstructions; modulus PCC against the true object, mean ± std over starts)", "",
+            "The run's `real_space` rule: artificial gap planes through the maximum or off it, phased with "
+            "cohere-core in every mode (see the README, \"Real space first\"); higher is better.", "",
+            *lines, ""]
 
 
 def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: str = "config/pretrain.yaml") -> Path:
@@ -157,11 +209,23 @@ def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: 
     portable = build_model(patch_size=int(trained.input_shape[1]), base_filters=settings["base_filters"],
                            depth=settings["depth"], prefill=prefill_of(trained))
     portable.set_weights(trained.get_weights())
+    calibration_path = run / "results" / "model" / model_name / "best.calibration.json"
+    calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else None
+    coverage = None if calibration is None else {
+        "file": destination.with_suffix(".calibration.json").name, "levels": calibration["coverage_test"],
+        "test_patches": calibration["test_patches"], "calibration_patches": calibration["patches"],
+        "calibrated_on": calibration["source"]}
+    real_space_path = run / "results" / "evaluation" / model_name / "real_space.csv"
     card = model_card(model=portable, training_state=state,
                       dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
                       metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),
-                      commit=_commit(Path(__file__).parent), file_name=destination.name, recipe_file=recipe_file)
+                      commit=_commit(Path(__file__).parent), file_name=destination.name, recipe_file=recipe_file,
+                      coverage=coverage, real_space=read_real_space(real_space_path) if real_space_path.is_file()
+                      else None)
     save_model(portable, destination)
+    if calibration is not None:
+        with io.atomic_path(destination.with_suffix(".calibration.json")) as tmp:
+            Path(tmp).write_text(json.dumps(calibration, indent=1) + "\n")
     for suffix, text in ((".json", json.dumps(card, indent=1) + "\n"), (".md", card_markdown(card))):
         with io.atomic_path(destination.with_suffix(suffix)) as tmp:
             Path(tmp).write_text(text)
