@@ -51,3 +51,23 @@ def test_binned_mean_weighs_bins_not_samples():
     np.testing.assert_allclose(edges, [0, 5, 10])
     np.testing.assert_allclose(means, [1.0, 0.0])
     assert overall == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("gap", ["plane", "cross", "border"])
+def test_the_gap_ssim_is_the_whole_maps_mean_over_the_gap(gap):
+    """gap_metrics computes SSIM on the box the gap's windows reach: the numbers of the whole map."""
+    rng = np.random.default_rng(3)
+    truth = rng.random((3, 40, 24, 32))
+    filled = truth + 0.2 * rng.random(truth.shape)
+    mask = np.zeros(truth.shape, dtype=bool)
+    if gap == "plane":
+        mask[..., 13:19] = True
+    elif gap == "cross":
+        mask[..., 14:17] = True
+        mask[:, :, 10:13] = True
+    else:  # partly inside the 5-voxel border that the map leaves out
+        mask[:, 2:9, :, 24:] = True
+    whole = metrics.ssim_map(filled, truth)
+    inner = mask[:, 5:-5, 5:-5, 5:-5]
+    expected = [whole[i][inner[i]].mean() for i in range(len(mask))]
+    assert np.array_equal(metrics.gap_metrics(filled, truth, mask)["ssim"], expected)
