@@ -75,3 +75,20 @@ def test_biharmonic_fill_recovers_a_smooth_surface():
 def test_baseline_fill_names_an_unknown_method():
     with pytest.raises(ValueError, match="'spline'"):
         baselines.baseline_fill("spline", np.zeros((2, 2, 2)), np.zeros((2, 2, 2), bool))
+
+
+def test_biharmonic_fill_gives_the_numbers_of_scikit_image_frame_by_frame():
+    """Frames with one gap are solved together as channels: the same numbers as one call per frame."""
+    from skimage.restoration import inpaint_biharmonic
+
+    rng = np.random.default_rng(4)
+    volume = rng.random((12, 24, 28))
+    mask = np.zeros(volume.shape, dtype=bool)
+    mask[..., 9:15] = True  # a plane through every frame
+    mask[3:6, 4:7, :] = True  # and a band of rows in three frames only
+    mask[8] = True  # a frame all gap stays as it was
+    expected = np.where(mask, 0.0, volume)
+    for z in range(len(volume)):
+        if mask[z].any() and not mask[z].all():
+            expected[z] = inpaint_biharmonic(expected[z], mask[z])
+    assert np.array_equal(baselines.biharmonic_fill(volume, mask), expected)

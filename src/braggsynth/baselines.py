@@ -148,15 +148,22 @@ def smoothed_linear_fill(volume, mask, axes=(1, 2), sigma_px: float = SMOOTHING_
 
 
 def biharmonic_fill(volume, mask) -> np.ndarray:
-    """scikit-image ``inpaint_biharmonic`` on each z slice (detector frame) with a gap (float64)."""
+    """scikit-image ``inpaint_biharmonic`` on each z slice (detector frame) with a gap (float64).
+
+    Frames with the same gap (all of them, for gap planes through the stack) are solved together, as the
+    channels of one image: one sparse factorisation for all of them, the numbers of frame-by-frame calls.
+    """
     from skimage.restoration import inpaint_biharmonic
 
     mask = np.asarray(mask, dtype=bool)
     filled = np.where(mask, 0.0, np.asarray(volume, dtype=np.float64))
+    frames = {}
     for z in range(filled.shape[0]):
-        frame_mask = mask[z]
-        if frame_mask.any() and not frame_mask.all():
-            filled[z] = inpaint_biharmonic(filled[z], frame_mask)
+        if mask[z].any() and not mask[z].all():
+            frames.setdefault(mask[z].tobytes(), []).append(z)
+    for same in frames.values():
+        channels = np.moveaxis(filled[same], 0, -1)  # (y, x, frames)
+        filled[same] = np.moveaxis(inpaint_biharmonic(channels, mask[same[0]], channel_axis=-1), -1, 0)
     return filled
 
 
