@@ -10,6 +10,12 @@ and over its brightest tenth (where a forced fill wrecks a reconstruction), agai
 Usage (a dataset whose splits hold ``bounds``, e.g. the default run's after ``make``; about 10 minutes)::
 
     python benchmarks/bench_loss.py --dataset results/dataset/patches.h5 --epochs 5 --weights 0 1 4
+
+With ``--weights`` and no number, nothing is trained: the shipped model and the ``--models`` given are scored
+(a pretraining's model against the one shipped before, say; ``--split test`` for a final figure, never to choose)::
+
+    python benchmarks/bench_loss.py --dataset runs/pretrain/results/dataset/patches.h5 --weights \
+        --models runs/pretrain/results/model/all/best.keras
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0, 4.0],
-                        help="amplitude weights (0: the gap MSE alone)")
+    parser.add_argument("--weights", type=float, nargs="*", default=[0.0, 1.0, 4.0],
+                        help="amplitude weights (0: the gap MSE alone); none: train nothing")
+    parser.add_argument("--models", nargs="*", default=[], help="other models to score as they are")
+    parser.add_argument("--split", default="validation", choices=["validation", "test"])
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--model", help="starting model (default: the shipped one)")
     args = parser.parse_args()
@@ -50,14 +58,16 @@ def main() -> None:
 
     import keras
 
-    validation = training.PatchBatches(args.dataset, "validation", 32, with_bounds=True)
-    inputs, masks, counts, expected = validation.read(validation.indices, ("input", "mask", "target", "expected"))
-    validation.close()
+    split = training.PatchBatches(args.dataset, args.split, 32, with_bounds=True)
+    inputs, masks, counts, expected = split.read(split.indices, ("input", "mask", "target", "expected"))
+    split.close()
     with h5py.File(args.dataset, "r") as h5:
-        bounds = h5["validation/bounds"][()]
+        bounds = h5[f"{args.split}/bounds"][()]
     rows = {"smoothed_linear (best baseline)": baselines.fill_batch("smoothed_linear", inputs, masks)}
     start = model.load_model(args.model)
     rows["model as shipped"] = model.fill_patches(start, inputs, masks)
+    for path in args.models:
+        rows[path] = model.fill_patches(model.load_model(path), inputs, masks)
     for weight in args.weights:
         keras.utils.set_random_seed(0)
         net = model.load_model(args.model)
@@ -71,7 +81,7 @@ def main() -> None:
         name = f"trained {args.epochs} epochs, " + (f"amplitude weight {weight:g}" if weight else "gap MSE alone")
         rows[name] = model.fill_patches(net, inputs, masks)
         print(f"{name}: {time.perf_counter() - began:.0f} s", flush=True)
-    print(f"\nvalidation split, {len(inputs)} patches\n")
+    print(f"\n{args.split} split, {len(inputs)} patches\n")
     for truth_name, truth in (("counts", counts), ("expected", expected)):
         print(f"**against {truth_name}**\n\n| fill | log PCC | amplitude R | amplitude R, brightest 10 % |\n"
               "|---|---:|---:|---:|")
