@@ -43,9 +43,23 @@ def zero_fill(volume, mask) -> np.ndarray:
 
 
 def _interpolate_along(values, known, axis):
-    """Linear interpolation along ``axis`` between the nearest known voxels on either side (NaN where one lacks)."""
-    values = np.moveaxis(values, axis, -1)
-    known = np.moveaxis(known, axis, -1)
+    """Linear interpolation along ``axis`` between the nearest known voxels on either side (NaN where one lacks).
+
+    Returns (both-sided, one-sided) arrays of ``values``' shape; only the lines along ``axis`` that hold both
+    known and unknown voxels are computed (a gap plane normal to x has none along y).
+    """
+    moved_values = np.moveaxis(values, axis, -1)
+    moved_known = np.moveaxis(known, axis, -1)
+    lines = moved_known.any(axis=-1) & ~moved_known.all(axis=-1)
+    both = np.full(moved_values.shape, np.nan)
+    one = np.full(moved_values.shape, np.nan)
+    if lines.any():
+        both[lines], one[lines] = _interpolate_lines(moved_values[lines], moved_known[lines])
+    return np.moveaxis(both, -1, axis), np.moveaxis(one, -1, axis)
+
+
+def _interpolate_lines(values, known):
+    """:func:`_interpolate_along` on (lines, n) arrays, along their last axis."""
     n = values.shape[-1]
     index = np.broadcast_to(np.arange(n), values.shape)
     before = np.maximum.accumulate(np.where(known, index, -1), axis=-1)
@@ -57,7 +71,7 @@ def _interpolate_along(values, known, axis):
     result = np.where(ok, low + (high - low) * (index - before) / span, np.nan)
     one_sided = ~known & ~ok & ((before >= 0) | (after < n))
     nearest = np.where(before >= 0, low, high)
-    return np.moveaxis(result, -1, axis), np.moveaxis(np.where(one_sided, nearest, np.nan), -1, axis)
+    return result, np.where(one_sided, nearest, np.nan)
 
 
 def linear_fill(volume, mask, axes=(1, 2)) -> np.ndarray:
