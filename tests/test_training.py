@@ -259,6 +259,28 @@ def test_the_amplitude_loss_weighs_the_gap_in_sqrt_counts_relative_to_its_level(
     assert costs[0] > 10 * costs[1]
 
 
+def test_one_wild_voxel_cannot_blow_the_amplitude_term_up():
+    """The prediction enters the amplitude term clipped to AMPLITUDE_RANGE: at 1e8 photons (span 18.4) a voxel
+    predicted at 40 would otherwise cost exp(350); the term stays that of the clipped value, its gradient finite."""
+    target, mask, y_log = _loss_inputs()
+    low, span = 0.0, float(np.log(1e8 + 1))
+    y_true = np.concatenate([y_log, np.full_like(target, low), np.full_like(target, span)], axis=-1)
+    loss = training.GapAmplitudeLoss(1.0)
+    voxel = (0, *np.argwhere(mask[0, ..., 0] > 0)[0], 0)
+    wild, clipped = target.copy(), target.copy()
+    wild[voxel], clipped[voxel] = 40.0, training.AMPLITUDE_RANGE[1]
+    high, t = training.AMPLITUDE_RANGE[1], float(target[voxel])
+    log_difference = ((40.0 - t) ** 2 - (high - t) ** 2) / mask[0].sum() / 2  # the log term's share, batch of 2
+    assert np.isfinite(float(loss(y_true, wild)))
+    assert float(loss(y_true, wild)) - float(loss(y_true, clipped)) == pytest.approx(log_difference, rel=1e-3)
+    import tensorflow as tf
+
+    prediction = tf.Variable(wild)
+    with tf.GradientTape() as tape:
+        value = loss(tf.constant(y_true), prediction)
+    assert np.all(np.isfinite(tape.gradient(value, prediction).numpy()))
+
+
 def test_training_with_the_amplitude_loss_reads_the_patch_bounds(fringe_dataset, tmp_path):
     batches = training.PatchBatches(fringe_dataset, "validation", 4, with_bounds=True)
     try:

@@ -73,6 +73,11 @@ class GapMSE(keras.losses.Loss):
         return ops.sum(error, axis=axes) / ops.maximum(ops.sum(mask, axis=axes), 1.0)
 
 
+#: Normalised values the prediction may take in the amplitude term of :class:`GapAmplitudeLoss`: the measured
+#: voxels of a patch span [0, 1], and a gap through the maximum rises above 1 by log(contrast) / span only.
+AMPLITUDE_RANGE = (-0.25, 1.5)
+
+
 @keras.saving.register_keras_serializable(package="braggsynth")
 class GapAmplitudeLoss(keras.losses.Loss):
     """:class:`GapMSE` plus ``amplitude_weight`` times the relative squared error of the amplitude over the gap.
@@ -96,7 +101,9 @@ class GapAmplitudeLoss(keras.losses.Loss):
         voxels = ops.maximum(ops.sum(mask, axis=axes), 1.0)
         log_error = ops.sum(ops.square(y_pred - target) * mask, axis=axes) / voxels
         true_amplitude = ops.exp(0.5 * (low + target * span))
-        predicted_amplitude = ops.exp(0.5 * (low + y_pred * span))
+        # the amplitude is exponential in the prediction: clipped to AMPLITUDE_RANGE of the patch's normalised
+        # range, a wild voxel cannot blow the term (and its gradient) up; the log term still pulls it back
+        predicted_amplitude = ops.exp(0.5 * (low + ops.clip(y_pred, *AMPLITUDE_RANGE) * span))
         amplitude_error = ops.sum(ops.square(predicted_amplitude - true_amplitude) * mask, axis=axes) / ops.maximum(
             ops.sum(ops.square(true_amplitude) * mask, axis=axes), 1e-6)
         return log_error + self.amplitude_weight * amplitude_error
