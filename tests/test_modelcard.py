@@ -52,7 +52,8 @@ def add_calibration_and_real_space(folder):
         for version, mode, pcc in (("gap-free", "free", (0.96, 0.98)), ("free", "free", (0.60, 0.64)),
                                    ("zero", "zero", (0.5, 0.5)), ("forced: linear", "forced", (0.7, 0.8)),
                                    ("forced: model", "forced", (0.85, 0.87)),
-                                   ("forced: shipped", "forced", (0.80, 0.82))):
+                                   ("forced: shipped", "forced", (0.80, 0.82)),
+                                   ("auto: model", "interval", (0.9, 0.9))):
             for start, value in enumerate(pcc):
                 writer.writerow({"pattern": "cube/0001_00", "kind": "simulated", "gap_width_px": 6,
                                  "position": "through", "photon_share": 0.7, "version": version, "mode": mode,
@@ -97,6 +98,7 @@ def test_the_card_gives_the_coverage_of_the_shipped_calibration_and_the_real_spa
     assert "68% interval: 66.0%, 95% interval: 94.0%" in text
     assert "this model, forced" in text and "model shipped before, forced" in text
     assert "| 0.860 ± 0.010 |" in text and "0.750 ± 0.050 (linear)" in text
+    assert "0.900 ± 0.000 (interval)" in text  # the recommended mode, with the mode it chose
 
 
 def test_a_card_without_calibration_or_real_space_says_so(tmp_path):

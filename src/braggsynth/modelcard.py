@@ -62,9 +62,9 @@ def read_real_space(csv_path) -> list[dict]:
 
     with open(csv_path, newline="") as handle:
         rows = [{**row, "photon_share": float(row["photon_share"])} for row in csv.DictReader(handle)]
-    return [{key: entry[key] for key in ("pattern", "kind", "gap_width_px", "position", "photon_share", "version",
-                                         "samples", "modulus_pcc_mean", "modulus_pcc_std", "phase_rms_rad_mean",
-                                         "phase_rms_rad_std")}
+    keys = ("pattern", "kind", "gap_width_px", "position", "photon_share", "version", "mode", "samples",
+            "modulus_pcc_mean", "modulus_pcc_std", "phase_rms_rad_mean", "phase_rms_rad_std")
+    return [{key: entry[key] for key in keys if key in entry}
             for entry in summary(rows, scores=("modulus_pcc", "phase_rms_rad"))]
 
 
@@ -170,7 +170,8 @@ def _real_space_lines(table) -> list[str]:
 
     lines = opening_table(table, {}, ("model", "shipped"))
     lines[0] = lines[0].replace("model,", "this model,").replace("shipped,", "model shipped before,")
-    return ["## Real space (reconstructions; modulus PCC against the true object, mean ± std over starts)", "",
+    return ["## Real space (reconstructions; modulus PCC against the true object, or a measured file's gap-free "
+            "reconstruction; mean ± std over starts)", "",
             "The run's `real_space` rule: artificial gap planes through the maximum or off it, phased with "
             "cohere-core in every mode (see the README, \"Real space first\"); higher is better.", "",
             *lines, ""]
