@@ -168,8 +168,12 @@ def _real_space_lines(table) -> list[str]:
         return ["## Real space", "", "Not measured in the run that trained this model.", ""]
     from .realspace import opening_table
 
-    lines = opening_table(table, {}, ("model", "shipped"))
-    lines[0] = lines[0].replace("model,", "this model,").replace("shipped,", "model shipped before,")
+    names = {"model": "this model", "shipped": "model shipped before"}  # the run's names, as the card says them
+    renamed = []
+    for row in table:
+        mode, _, name = row["version"].partition(": ")
+        renamed.append({**row, "version": f"{mode}: {names[name]}"} if name in names else row)
+    lines = opening_table(renamed, {}, tuple(names.values()))
     return ["## Real space (reconstructions; modulus PCC against the true object, or a measured file's gap-free "
             "reconstruction; mean ± std over starts)", "",
             "The run's `real_space` rule: artificial gap planes through the maximum or off it, phased with "
