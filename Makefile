@@ -38,11 +38,13 @@ test: setup
 # `make ship` copies the model and its card into src/braggsynth/models/. It starts from the weights of the
 # model shipped at $(INITIAL_COMMIT) (train.initial_model), taken from git so that a rerun starts from the same.
 INITIAL_COMMIT := b97ab5c248b84eb26035a4ef46285cbc8fcda74d
+# runs/<run>/initial.keras from src/braggsynth/models/<file> at <commit>, once: $(call initial_model,run,commit,file)
+initial_model = test -s runs/$(1)/initial.keras || { git show $(2):src/braggsynth/models/$(3) \
+	> runs/$(1)/.initial.keras.part && mv runs/$(1)/.initial.keras.part runs/$(1)/initial.keras; }
 pretrain: setup
 	mkdir -p runs/pretrain
 	cp config/pretrain.yaml runs/pretrain/config.yaml
-	test -s runs/pretrain/initial.keras || { git show $(INITIAL_COMMIT):src/braggsynth/models/inpainting.keras \
-		> runs/pretrain/.initial.keras.part && mv runs/pretrain/.initial.keras.part runs/pretrain/initial.keras; }
+	$(call initial_model,pretrain,$(INITIAL_COMMIT),inpainting.keras)
 	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
 		results/dataset/card.md results/evaluation/all/report.md results/evaluation/all/real_space.md
 
@@ -56,8 +58,7 @@ INITIAL_WIDE_COMMIT := 9db5c3f6a62e16730615fabe6fba81c50aa435d0
 pretrain-wide: setup
 	mkdir -p runs/pretrain-wide
 	cp config/pretrain_wide.yaml runs/pretrain-wide/config.yaml
-	test -s runs/pretrain-wide/initial.keras || { git show $(INITIAL_WIDE_COMMIT):src/braggsynth/models/inpainting_wide.keras \
-		> runs/pretrain-wide/.initial.keras.part && mv runs/pretrain-wide/.initial.keras.part runs/pretrain-wide/initial.keras; }
+	$(call initial_model,pretrain-wide,$(INITIAL_WIDE_COMMIT),inpainting_wide.keras)
 	sed -n '/^seed:/,/^peaks:/p' config/pretrain.yaml > runs/pretrain-wide/.narrow && \
 		sed -n '/^seed:/,/^peaks:/p' config/pretrain_wide.yaml > runs/pretrain-wide/.wide
 	if cmp -s runs/pretrain-wide/.narrow runs/pretrain-wide/.wide && test -d runs/pretrain/results/relaxed \
