@@ -1,8 +1,8 @@
 """Where a training step of the inpainting model goes on this CPU (issue 17, item 5), each figure from its own
 process:
 
-- patches/s of ``train_on_batch`` and ``predict_on_batch`` on a fixed batch against batch size and precision
-  (the network alone);
+- patches/s of ``train_on_batch`` and ``predict_on_batch`` on a fixed batch against batch size, precision
+  and capacity (width and depth: what a faster step can buy), the network alone;
 - the oneDNN primitives of a bfloat16 step by kind (``ONEDNN_VERBOSE=profile_exec``): forward, backward-data
   and backward-weights convolutions (their kernels: AMX or not), reorders, pooling; against the step's wall time;
 - patches/s of ``fit`` on a dataset's training split with the batches loaded between steps or by
@@ -11,6 +11,10 @@ process:
 Usage (after ``make``; about 5 minutes on 2 cores)::
 
     python benchmarks/bench_training_step.py --dataset results/dataset/patches.h5
+
+The capacities of ``benchmarks/compare_designs.py``, network alone::
+
+    python benchmarks/bench_training_step.py --base-filters 16 24 --depths 2 3 --precisions bfloat16 --no-profile
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ import json, os, sys, time
 import numpy as np, keras
 from braggsynth import model as m
 from braggsynth.training import GapMSE, PRECISIONS
-precision, batch, base_filters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+precision, batch, base_filters, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 keras.mixed_precision.set_global_policy(PRECISIONS[precision])
 keras.utils.set_random_seed(0)
-net = m.build_model(base_filters=base_filters)
+net = m.build_model(base_filters=base_filters, depth=depth)
 net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=GapMSE())
 rng = np.random.default_rng(0)
 x = rng.random((batch, 32, 32, 32, 2)).astype(np.float32)
@@ -94,16 +98,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", help="patch dataset for the input-pipeline figures")
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32])
-    parser.add_argument("--base-filters", type=int, default=16)
+    parser.add_argument("--base-filters", type=int, nargs="+", default=[16])
+    parser.add_argument("--depths", type=int, nargs="+", default=[2])
+    parser.add_argument("--precisions", nargs="+", default=["bfloat16", "float32"], choices=["bfloat16", "float32"])
+    parser.add_argument("--no-profile", action="store_true", help="the network's patches/s only")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each input-pipeline setting")
     args = parser.parse_args()
 
-    print("| precision | batch | training patches/s | inference patches/s |\n|---|---:|---:|---:|")
-    for precision in ("bfloat16", "float32"):
-        for batch in args.batches:
-            figures, _ = run(NETWORK, precision, batch, args.base_filters)
-            print(f"| {precision} | {batch} | {figures['train']:.1f} | {figures['infer']:.1f} |")
-    figures, log = run(NETWORK, "bfloat16", 16, args.base_filters, env={"ONEDNN_VERBOSE": "profile_exec"})
+    print("| filters | depth | precision | batch | training patches/s | inference patches/s |\n"
+          "|---:|---:|---|---:|---:|---:|")
+    for filters in args.base_filters:
+        for depth in args.depths:
+            for precision in args.precisions:
+                for batch in args.batches:
+                    figures, _ = run(NETWORK, precision, batch, filters, depth)
+                    print(f"| {filters} | {depth} | {precision} | {batch} | {figures['train']:.1f} | "
+                          f"{figures['infer']:.1f} |", flush=True)
+    if args.no_profile:
+        return
+    figures, log = run(NETWORK, "bfloat16", 16, args.base_filters[0], args.depths[0],
+                       env={"ONEDNN_VERBOSE": "profile_exec"})
     times = primitives(log)
     print(f"\nbfloat16, batch 16: {1000 * figures['step_s']:.0f} ms a step (with the verbose log), "
           f"{sum(times.values()):.0f} ms in oneDNN primitives (summed over threads)\n")
