@@ -1,4 +1,6 @@
 # Training set: patches of measured files, joined to the simulated ones in the assembled dataset.
+# The measured jobs need no simulation and run first (priority): a file with fewer positions than its share of
+# patches (patches.experimental_fraction) fails in the first minutes, not after the simulation.
 
 
 rule measured_intensity:
@@ -11,6 +13,7 @@ rule measured_intensity:
         seed=config["seed"],
     log:
         "logs/measured_intensity/{name}.log",
+    priority: 1
     conda:
         "../../envs/dataset.yaml"
     script:
@@ -28,6 +31,7 @@ rule measured_patches:
         seed=config["seed"],
     log:
         "logs/measured_patches/{name}.log",
+    priority: 1
     conda:
         "../../envs/dataset.yaml"
     script:
