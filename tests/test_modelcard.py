@@ -24,7 +24,8 @@ def fake_run(folder):
     checkpoints = results / "model" / "all" / "checkpoints-x" / "dataset-y"
     training.train(data, checkpoints, epochs=1, base_filters=4, depth=1, precision="bfloat16", verbose=0)
     (results / "model" / "all" / "best.keras").write_bytes((checkpoints / training.BEST_MODEL).read_bytes())
-    (results / "dataset" / "card.json").write_text(json.dumps({"patches": 32, "sources": 3, "seed": 0}))
+    (results / "dataset" / "card.json").write_text(json.dumps({"patches": 32, "sources": 3, "seed": 0,
+                                                                   "by_gap_width_px": {"3": 16, "4": 16}}))
     metrics = results / "evaluation" / "all" / "metrics.csv"
     metrics.parent.mkdir(parents=True)
     with open(metrics, "w", newline="") as handle:
@@ -77,6 +78,7 @@ def test_ship_writes_a_float32_model_and_a_card_that_matches_it(tmp_path):
     assert card["recipe"] == "seed: 0\n" and card["licence"] == "BSD-3-Clause"
     text = destination.with_suffix(".md").read_text()
     assert "| this model | 0.9000 |" in text
+    assert "gap planes of 3-4 px" in text  # the dataset's widths, not those of the last table (3 px only)
 
 
 def test_ship_names_what_a_run_folder_lacks(tmp_path):

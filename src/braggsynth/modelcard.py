@@ -106,7 +106,8 @@ def card_markdown(card: dict) -> str:
     data = card["data"]
     n = card["model"].get("patch_size", 32)
     recipe_file = card.get("recipe_file", "config/pretrain.yaml")
-    make = "make pretrain-wide` then `make ship-wide" if "wide" in recipe_file else "make pretrain` then `make ship"
+    wide = "wide" in recipe_file
+    make = "make pretrain-wide` then `make ship-wide" if wide else "make pretrain` then `make ship"
     widths = sorted(int(w) for w in data.get("by_gap_width_px") or {}) or ["?"]
     lines = [f"# Model card: {card['name']}", "",
              f"`{card['file']}`, {card['model']['parameters']:,} parameters, prefill `{card['model']['prefill']}`; "
@@ -120,17 +121,17 @@ def card_markdown(card: dict) -> str:
              "## Recipe", "",
              f"`{make}`, with `{recipe_file}` (below). Trained {training['epochs']} "
              f"epochs in {training['minutes']} minutes (stopped by {training['stopped']}); best validation loss "
-             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}." + _warm_start_text(training), "",
+             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}." + _warm_start_text(training, wide), "",
              "```json", json.dumps(training["settings"], indent=1, sort_keys=True), "```", "",
              "```yaml", card["recipe"].rstrip(), "```", "",
              "## Metrics (PCC over the gap voxels, log space; data the model never saw)", ""]
     for scope, by_width in card["metrics"].items():
         methods = list(dict.fromkeys(m for values in by_width.values() for m in values))
-        widths = sorted(by_width, key=int)
-        lines += [f"### {scope}", "", "| method | " + " | ".join(f"{w} px" for w in widths) + " |",
-                  "|---|" + "---:|" * len(widths)]
+        columns = sorted(by_width, key=int)
+        lines += [f"### {scope}", "", "| method | " + " | ".join(f"{w} px" for w in columns) + " |",
+                  "|---|" + "---:|" * len(columns)]
         for method in methods:
-            cells = [f"{by_width[w][method]:.4f}" if method in by_width[w] else "" for w in widths]
+            cells = [f"{by_width[w][method]:.4f}" if method in by_width[w] else "" for w in columns]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _coverage_lines(card.get("coverage")) + _real_space_lines(card.get("real_space"))
@@ -142,13 +143,13 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
-def _warm_start_text(training: dict) -> str:
+def _warm_start_text(training: dict, wide: bool = False) -> str:
     start = training["settings"].get("initial_model")
     if not start:
         return " The weights started at random."
     return (f" The weights started from those of `{start['path']}` (SHA-256 `{start['sha256'][:16]}…`, "
-            "train.initial_model), the model shipped before, which `make pretrain` takes from git "
-            "(`INITIAL_COMMIT` in the Makefile).")
+            f"train.initial_model), the model shipped before, which `make pretrain{'-wide' if wide else ''}` takes "
+            f"from git (`INITIAL{'_WIDE' if wide else ''}_COMMIT` in the Makefile).")
 
 
 def _coverage_lines(coverage) -> list[str]:
