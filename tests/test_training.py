@@ -161,6 +161,20 @@ def test_training_stops_at_its_time_budget(fringe_dataset, tmp_path):
     assert "time limit" in json.loads((tmp_path / training.STATE_FILE).read_text())["stopped"]
 
 
+def test_a_larger_time_budget_resumes_a_run_its_budget_stopped(fringe_dataset, tmp_path):
+    settings = dict(epochs=20, batch_size=16, verbose=0, **TINY)
+    first = training.train(fringe_dataset, tmp_path, time_limit_minutes=1e-4, **settings)
+    assert len(first) == 1
+    stamp = (tmp_path / training.LAST_MODEL).stat().st_mtime_ns
+    assert training.train(fringe_dataset, tmp_path, time_limit_minutes=1e-4, **settings) == first
+    assert (tmp_path / training.LAST_MODEL).stat().st_mtime_ns == stamp  # the same budget: nothing to do
+    longer = training.train(fringe_dataset, tmp_path, epochs=3, time_limit_minutes=None, batch_size=16,
+                            verbose=0, **TINY)
+    assert [row["epoch"] for row in longer] == [0, 1, 2] and longer[0] == first[0]
+    state = json.loads((tmp_path / training.STATE_FILE).read_text())
+    assert "stopped" not in state and state["settings"]["time_limit_minutes"] is None
+
+
 def test_an_epoch_can_be_a_new_random_subset_of_the_split(fringe_dataset):
     batches = training.PatchBatches(fringe_dataset, "train", 8, shuffle=True, patches_per_epoch=20, seed=1)
     try:

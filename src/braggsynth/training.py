@@ -318,6 +318,20 @@ class _ResumableCheckpoint(keras.callbacks.Callback):
             _write_state(self.output_dir, self.state)
 
 
+def _extend_budget(state, epochs, time_limit_minutes):
+    """Lets a run stopped by its time budget go on when asked a larger one (in place on ``state``).
+
+    The budgets (``epochs``, ``time_limit_minutes``) are recorded as asked last; a run stopped early
+    (its validation loss no longer fell) stays finished whatever the budget.
+    """
+    budget_s = None if time_limit_minutes is None else 60.0 * float(time_limit_minutes)
+    if state.get("stopped", "").startswith("time limit") and (budget_s is None or state["seconds"] < budget_s):
+        log.info("time budget raised to %s minutes: training goes on from epoch %d", time_limit_minutes,
+                 state["epochs_done"] + 1)
+        del state["stopped"]
+    state["settings"].update(epochs=epochs, time_limit_minutes=time_limit_minutes)
+
+
 def _plain(value):
     return None if value is None else float(value)
 
@@ -404,7 +418,9 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     rerun continues from ``last.keras`` at the first epoch not yet done, with
     the optimizer, learning rate, time spent and callback counters as they
     were; the model arguments of the rerun are then ignored.  A run killed
-    during an epoch loses that epoch only.  A rerun of a finished run
+    during an epoch loses that epoch only.  A run stopped by its time budget
+    goes on when rerun with a larger ``time_limit_minutes`` (or ``epochs``):
+    a budget is how long to train, not what.  A rerun of a finished run
     (stopped, or at ``epochs``) trains nothing: it remakes a missing
     ``history.csv`` or ``learning_curve.png`` from the history in
     ``state.json`` (a run killed after its last epoch, before its curve).  A
@@ -476,6 +492,7 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
         if resume and state_path.is_file() and last_path.is_file():
             state = json.loads(state_path.read_text())
             _restore_best_model(output_dir, state)
+            _extend_budget(state, epochs, time_limit_minutes)
             if state.get("stopped") or state["epochs_done"] >= epochs:
                 log.info("%s: training already finished (%d epochs, %s)", output_dir, state["epochs_done"],
                          state.get("stopped", "epoch limit"))

@@ -195,8 +195,13 @@ def initial_model():
 
 
 def checkpoint_folder(wildcards):
-    """Resumable checkpoints, kept apart per settings so that a changed config never resumes a stale run."""
-    digest = hashlib.sha256(json.dumps([training_settings(wildcards), config["seed"]], sort_keys=True).encode())
+    """Resumable checkpoints, kept apart per settings so that a changed config never resumes a stale run.
+
+    The budgets (train.epochs, train.time_limit_minutes) are left out: a larger one resumes the run where its
+    budget stopped it."""
+    settings = {key: value for key, value in training_settings(wildcards).items()
+                if key not in ("epochs", "time_limit_minutes")}
+    digest = hashlib.sha256(json.dumps([settings, config["seed"]], sort_keys=True).encode())
     return f"results/model/{wildcards.model}/checkpoints-{digest.hexdigest()[:12]}"
 
 
