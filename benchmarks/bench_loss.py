@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 
 def scores(fills, truths, masks, bounds) -> dict:
-    """Mean over patches of log-space PCC and amplitude R-factors (whole gap, brightest tenth) in counts."""
+    """Per patch: log-space PCC and amplitude R-factors (whole gap, brightest tenth) in counts."""
     from braggsynth import metrics, patches
 
     pcc = metrics.gap_metrics(fills, truths, masks)["pcc"]
@@ -38,8 +40,8 @@ def scores(fills, truths, masks, bounds) -> dict:
         whole.append(metrics.amplitude_r_factor(fill_counts, true_counts, mask))
         top = mask & (true_counts >= np.quantile(true_counts[mask], 0.9))
         bright.append(metrics.amplitude_r_factor(fill_counts, true_counts, top))
-    return {"log PCC": np.nanmean(pcc), "amplitude R": np.nanmean(whole), "amplitude R, brightest 10 %":
-            np.nanmean(bright)}
+    return {"log PCC": np.asarray(pcc), "amplitude R": np.asarray(whole),
+            "amplitude R, brightest 10 %": np.asarray(bright)}
 
 
 def main() -> None:
@@ -52,22 +54,20 @@ def main() -> None:
     parser.add_argument("--split", default="validation", choices=["validation", "test"])
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--model", help="starting model (default: the shipped one)")
+    parser.add_argument("--chunk", type=int, default=128, help="patches scored at a time (memory)")
     args = parser.parse_args()
 
     from braggsynth import baselines, model, training  # before keras: braggsynth.model turns on oneDNN
 
     import keras
 
-    split = training.PatchBatches(args.dataset, args.split, 32, with_bounds=True)
-    inputs, masks, counts, expected = split.read(split.indices, ("input", "mask", "target", "expected"))
-    split.close()
     with h5py.File(args.dataset, "r") as h5:
         bounds = h5[f"{args.split}/bounds"][()]
-    rows = {"smoothed_linear (best baseline)": baselines.fill_batch("smoothed_linear", inputs, masks)}
     start = model.load_model(args.model)
-    rows["model as shipped"] = model.fill_patches(start, inputs, masks)
+    fills = {"smoothed_linear (best baseline)": partial(baselines.fill_batch, "smoothed_linear"),
+             "model as shipped": partial(model.fill_patches, start)}  # each: (inputs, masks) -> fills
     for path in args.models:
-        rows[path] = model.fill_patches(model.load_model(path), inputs, masks)
+        fills[path] = partial(model.fill_patches, model.load_model(path))
     for weight in args.weights:
         keras.utils.set_random_seed(0)
         net = model.load_model(args.model)
@@ -79,15 +79,27 @@ def main() -> None:
         net.fit(batches, epochs=args.epochs, verbose=0)
         batches.close()
         name = f"trained {args.epochs} epochs, " + (f"amplitude weight {weight:g}" if weight else "gap MSE alone")
-        rows[name] = model.fill_patches(net, inputs, masks)
+        fills[name] = partial(model.fill_patches, net)
         print(f"{name}: {time.perf_counter() - began:.0f} s", flush=True)
-    print(f"\n{args.split} split, {len(inputs)} patches\n")
-    for truth_name, truth in (("counts", counts), ("expected", expected)):
+    # Scored a chunk of patches at a time: a split of 64^3 patches and its fills do not fit in memory.
+    found = {(truth, name): [] for truth in ("counts", "expected") for name in fills}
+    split = training.PatchBatches(args.dataset, args.split, 32, with_bounds=True)
+    for first in tqdm(range(0, len(split.indices), args.chunk), desc=f"scoring the {args.split} split"):
+        chunk = split.indices[first:first + args.chunk]
+        inputs, masks, counts, expected = split.read(chunk, ("input", "mask", "target", "expected"))
+        for name, fill in fills.items():
+            filled = fill(inputs, masks)
+            for truth_name, truth in (("counts", counts), ("expected", expected)):
+                found[truth_name, name].append(scores(filled, truth, masks, bounds[chunk]))
+    split.close()
+    print(f"\n{args.split} split, {len(split.indices)} patches\n")
+    for truth_name in ("counts", "expected"):
         print(f"**against {truth_name}**\n\n| fill | log PCC | amplitude R | amplitude R, brightest 10 % |\n"
               "|---|---:|---:|---:|")
-        for name, fills in rows.items():
-            found = scores(fills, truth, masks, bounds)
-            print(f"| {name} | " + " | ".join(f"{value:.4f}" for value in found.values()) + " |")
+        for name in fills:
+            chunks = found[truth_name, name]
+            means = [np.nanmean(np.concatenate([c[key] for c in chunks])) for key in chunks[0]]
+            print(f"| {name} | " + " | ".join(f"{value:.4f}" for value in means) + " |")
         print()
 
 
