@@ -11,6 +11,9 @@ Usage (after ``make``; about an hour on 2 cores for the defaults)::
     python benchmarks/bench_real_space.py --out results/study \\
         --patterns results/detector/cube/shard0000/0001_00.h5:results/peaks/cube/shard0000/0001_00.h5 \\
         --measured results/measured/s11/intensity.h5
+
+``--models NAME=MODEL.keras`` phases beside them another model's fill (the wide model shipped before, say, taken
+with ``git show COMMIT:src/braggsynth/models/inpainting_wide.keras``), at the widths of its patch size.
 """
 
 from __future__ import annotations
@@ -33,16 +36,26 @@ def main() -> None:
     parser.add_argument("--reference-starts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--models", nargs="*", default=[], metavar="NAME=MODEL.keras",
+                        help="more models beside the shipped ones (a model shipped before, say), each at the widths "
+                             "of its patch size, with the intervals of MODEL.calibration.json where there is one")
     args = parser.parse_args()
 
     from braggsynth import baselines, io, model, phasing, realspace, reconstruction, uncertainty
-    from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_WIDE_MODEL
+    from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_PATCH_SIZE, SHIPPED_WIDE_MODEL
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    shipped, wide = (reconstruction.model_fill(model.load_model(path),
-                                               uncertainty.read_calibration(path.with_suffix(".calibration.json")))
-                     for path in (SHIPPED_MODEL, SHIPPED_WIDE_MODEL))
+    def fill_of(path):
+        calibration = Path(path).with_suffix(".calibration.json")
+        net = model.load_model(path)
+        fill = reconstruction.model_fill(net, uncertainty.read_calibration(calibration)
+                                         if calibration.is_file() else None)
+        return fill, model.patch_size_of(net) > SHIPPED_PATCH_SIZE
+
+    named = {"shipped": SHIPPED_MODEL, "shipped wide": SHIPPED_WIDE_MODEL,
+             **dict(entry.split("=", 1) for entry in args.models)}
+    fill_functions = {name: fill_of(path) for name, path in named.items()}  # name -> (fill, for wide gaps)
     options = {"sequence": phasing.DEFAULT_SEQUENCE}
     started = time.perf_counter()
     rows, gap_rows, first = [], [], None
@@ -58,8 +71,9 @@ def main() -> None:
                                                  args.crop, reference_starts=args.reference_starts, seed=args.seed,
                                                  runner=runner, **options))
         for width in args.widths:
-            fill_functions = {"shipped": shipped} if width <= SHIPPED_MAX_GAP_PX else {"shipped wide": wide}
-            found = realspace.real_space_check(cases, fill_functions, baselines=baselines.BASELINES[1:],
+            wide = width > SHIPPED_MAX_GAP_PX
+            found = realspace.real_space_check(cases, {name: fill for name, (fill, for_wide) in fill_functions.items()
+                                                       if for_wide == wide}, baselines=baselines.BASELINES[1:],
                                                gap_widths_px=[width], positions=args.positions, starts=args.starts,
                                                seed=args.seed, runner=runner, **options)
             rows += found[0]
@@ -68,7 +82,7 @@ def main() -> None:
             print(f"{width} px done after {time.perf_counter() - started:.0f} s", flush=True)
     realspace.write_report(out / "real_space.md", out / "real_space.csv", out / "real_space.png",
                            out / "real_space_errors.png", (rows, gap_rows, *first[2:]), cases=cases,
-                           models=["shipped", "shipped wide"], crop_px=args.crop, sequence=options["sequence"],
+                           models=list(fill_functions), crop_px=args.crop, sequence=options["sequence"],
                            starts=args.starts)
     print(f"wrote {out / 'real_space.md'} in {time.perf_counter() - started:.0f} s")
 

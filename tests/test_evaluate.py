@@ -45,6 +45,25 @@ def test_evaluate_patches_scores_every_method_against_counts_and_expected(models
             > counts["smoothed_linear"]["pcc_mean"] - counts["linear"]["pcc_mean"])
 
 
+def test_a_prefill_scored_as_a_baseline_too_is_computed_once_and_gives_the_same_fills(models):
+    rng = np.random.default_rng(3)
+    volumes = rng.random((5, 32, 32, 32)).astype(np.float32)
+    masks = np.zeros(volumes.shape, bool)
+    masks[:, :, 13:19] = True
+    trained = build_model(base_filters=4, depth=2)  # a correction that is not zero: the model is not its prefill
+    trained.get_layer("correction").set_weights([w + 0.3 for w in trained.get_layer("correction").get_weights()])
+    chosen = {**models, "trained": trained}
+    found = evaluate.fill_methods(["model", "trained", *BASELINES], volumes, masks, chosen)
+    assert list(found) == ["model", "trained", *BASELINES]
+    for method, (filled, seconds) in found.items():
+        alone = evaluate.fill_batch(method, volumes, masks, chosen)
+        assert np.array_equal(filled, alone), method
+        assert seconds > 0
+    method = prefill_of(trained)
+    assert found["trained"][0] is not found[method][0] and not np.allclose(found["trained"][0], found[method][0])
+    assert found["trained"][1] > found[method][1]  # a model is charged its prefill
+
+
 def test_measured_volumes_score_only_the_held_out_half_and_only_measured_gap_voxels():
     rng = np.random.default_rng(4)
     intensity = rng.poisson(fringe_volume((80, 72, 72), rng)).astype(np.float64)

@@ -205,7 +205,7 @@ def _predict(model, inputs) -> np.ndarray:
     return result[..., 0] if result.ndim == 5 else result
 
 
-def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
+def fill_patches(model, patches, masks, *, batch_size: int = 64, prefilled=None) -> np.ndarray:
     """Fill the gaps of normalised patches with a model (its own prefill first).
 
     Parameters
@@ -215,6 +215,8 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
     patches : (b, n, n, n) normalised patches, gap values ignored.
     masks : (b, n, n, n) bool, True in the gap.
     batch_size : patches per model call.
+    prefilled : optional (b, n, n, n), the :func:`prefill` of ``patches`` with the model's method, computed
+        already (an evaluation that scores that classic filler too).
 
     Returns
     -------
@@ -226,7 +228,11 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64) -> np.ndarray:
     out = np.empty(patches.shape, dtype=np.float32)
     for first in range(0, len(patches), batch_size):
         chunk = slice(first, first + batch_size)
-        out[chunk] = _predict(model, model_inputs(patches[chunk], masks[chunk], method))
+        if prefilled is None:
+            inputs = model_inputs(patches[chunk], masks[chunk], method)
+        else:
+            inputs = np.stack([np.asarray(prefilled[chunk], np.float32), masks[chunk].astype(np.float32)], axis=-1)
+        out[chunk] = _predict(model, inputs)
     return np.where(masks, out, patches)
 
 
