@@ -38,8 +38,9 @@ def fake_run(folder):
     return folder
 
 
-def add_calibration_and_real_space(folder):
-    """What a run with rule evaluate's calibration and rule real_space leaves beside the model."""
+def add_calibration_and_real_space(folder, *, shipped: bool = True):
+    """What a run with rule evaluate's calibration and rule real_space leaves beside the model (with the
+    shipped model's versions, as in a 32^3 run, or without, as in a 64^3 one)."""
     results = folder / "results"
     calibration = {"space": "normalised log(I + 1)", "quantiles_at": [0.025, 0.16, 0.84, 0.975], "patches": 40,
                    "source": "patches.h5, validation split", "coverage_test": {"0.68": 0.66, "0.95": 0.94},
@@ -55,6 +56,8 @@ def add_calibration_and_real_space(folder):
                                    ("forced: model", "forced", (0.85, 0.87)),
                                    ("forced: shipped", "forced", (0.80, 0.82)),
                                    ("auto: model", "interval", (0.9, 0.9))):
+            if "shipped" in version and not shipped:
+                continue
             for start, value in enumerate(pcc):
                 writer.writerow({"pattern": "cube/0001_00", "kind": "simulated", "gap_width_px": 6,
                                  "position": "through", "photon_share": 0.7, "version": version, "mode": mode,
@@ -101,6 +104,14 @@ def test_the_card_gives_the_coverage_of_the_shipped_calibration_and_the_real_spa
     assert "this model, forced" in text and "model shipped before, forced" in text
     assert "| 0.860 ± 0.010 |" in text and "0.750 ± 0.050 (linear)" in text
     assert "0.900 ± 0.000 (interval)" in text  # the recommended mode, with the mode it chose
+
+
+def test_the_real_space_table_of_a_run_without_the_shipped_model_has_no_empty_columns(tmp_path):
+    run = fake_run(tmp_path / "run")
+    add_calibration_and_real_space(run, shipped=False)
+    text = modelcard.ship(run, tmp_path / "models" / "inpainting.keras").with_suffix(".md").read_text()
+    header = next(line for line in text.splitlines() if "this model, forced" in line)
+    assert "model shipped before" not in header and header.count("|") == 12
 
 
 def test_a_card_without_calibration_or_real_space_says_so(tmp_path):

@@ -174,7 +174,8 @@ def _real_space_lines(table) -> list[str]:
     for row in table:
         mode, _, name = row["version"].partition(": ")
         renamed.append({**row, "version": f"{mode}: {names[name]}"} if name in names else row)
-    lines = opening_table(renamed, {}, tuple(names.values()))
+    present = {row["version"].partition(": ")[2] for row in renamed}
+    lines = opening_table(renamed, {}, tuple(name for name in names.values() if name in present))  # run's models
     return ["## Real space (reconstructions; modulus PCC against the true object, or a measured file's gap-free "
             "reconstruction; mean ± std over starts)", "",
             "The run's `real_space` rule: artificial gap planes through the maximum or off it, phased with "
