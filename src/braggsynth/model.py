@@ -173,10 +173,12 @@ def patch_size_of(model, default: int = PATCH_SIZE) -> int:
     return int(shape[1]) if shape is not None and len(shape) == 5 and shape[1] is not None else default
 
 
-def model_inputs(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:
-    """Network input (b, n, n, n, 2) float32: the :func:`prefill` of the patches and the gap masks."""
+def model_inputs(patches, masks, method: str = DEFAULT_PREFILL, prefilled=None) -> np.ndarray:
+    """Network input (b, n, n, n, 2) float32: the :func:`prefill` of the patches (``prefilled``, when it is
+    computed already) and the gap masks."""
     masks = np.asarray(masks, dtype=bool)
-    return np.stack([prefill(patches, masks, method), masks.astype(np.float32)], axis=-1)
+    filled = prefill(patches, masks, method) if prefilled is None else np.asarray(prefilled, dtype=np.float32)
+    return np.stack([filled, masks.astype(np.float32)], axis=-1)
 
 
 #: The 16 symmetries of the task, (flips along z, y, x, y-x swap), the identity first: each maps a gap plane
@@ -228,11 +230,8 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64, prefilled=None)
     out = np.empty(patches.shape, dtype=np.float32)
     for first in range(0, len(patches), batch_size):
         chunk = slice(first, first + batch_size)
-        if prefilled is None:
-            inputs = model_inputs(patches[chunk], masks[chunk], method)
-        else:
-            inputs = np.stack([np.asarray(prefilled[chunk], np.float32), masks[chunk].astype(np.float32)], axis=-1)
-        out[chunk] = _predict(model, inputs)
+        out[chunk] = _predict(model, model_inputs(patches[chunk], masks[chunk], method,
+                                                  None if prefilled is None else prefilled[chunk]))
     return np.where(masks, out, patches)
 
 
