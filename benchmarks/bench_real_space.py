@@ -13,7 +13,8 @@ Usage (after ``make``; about an hour on 2 cores for the defaults)::
         --measured results/measured/s11/intensity.h5
 
 ``--models NAME=MODEL.keras`` phases beside them another model's fill (the wide model shipped before, say, taken
-with ``git show COMMIT:src/braggsynth/models/inpainting_wide.keras``), at the widths of its patch size.
+with ``git show COMMIT:src/braggsynth/models/inpainting_wide.keras``), at the widths of its patch size;
+``NAME=MODEL.keras@0.95`` takes its 95 % interval instead of the 68 % one (the same model twice: both levels).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def main() -> None:
     parser.add_argument("--reference-starts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--models", nargs="*", default=[], metavar="NAME=MODEL.keras",
+    parser.add_argument("--models", nargs="*", default=[], metavar="NAME=MODEL.keras[@LEVEL]",
                         help="more models beside the shipped ones (a model shipped before, say), each at the widths "
-                             "of its patch size, with the intervals of MODEL.calibration.json where there is one")
+                             "of its patch size, with the intervals of MODEL.calibration.json where there is one, "
+                             "at LEVEL (0.68 or 0.95; default 0.68)")
     args = parser.parse_args()
 
     from braggsynth import baselines, io, model, phasing, realspace, reconstruction, uncertainty
@@ -46,11 +48,12 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    def fill_of(path):
+    def fill_of(entry):
+        path, _, level = str(entry).partition("@")
         calibration = Path(path).with_suffix(".calibration.json")
         net = model.load_model(path)
         fill = reconstruction.model_fill(net, uncertainty.read_calibration(calibration)
-                                         if calibration.is_file() else None)
+                                         if calibration.is_file() else None, interval_level=float(level or 0.68))
         return fill, model.patch_size_of(net) > SHIPPED_PATCH_SIZE
 
     named = {"shipped": SHIPPED_MODEL, "shipped wide": SHIPPED_WIDE_MODEL,
