@@ -29,17 +29,16 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 
 def run_settings(run: Path) -> tuple[dict, int]:
     """The keyword arguments of braggsynth.training.train that rule train gave this run, and its seed."""
+    from snakemake.utils import validate
+
     config = yaml.safe_load((run / "config.yaml").read_text())
-    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
-    settings = {}
-    for section in ("model", "train"):
-        defaults = {key: value.get("default") for key, value in schema[section]["properties"].items()}
-        settings.update({**defaults, **config.get(section, {})})
+    validate(config, schema=str(SCHEMA))  # fills the schema's defaults, as the workflow does
+    settings = {**config["model"], **config["train"]}
     if settings.pop("per_gap_width"):
         raise SystemExit(f"{run / 'config.yaml'}: train.per_gap_width is true; this script retrains model 'all' only")
     if settings["initial_model"] is not None:
         settings["initial_model"] = str(run / settings["initial_model"])
-    return settings, config.get("seed", 0)
+    return settings, config["seed"]
 
 
 def main() -> None:
