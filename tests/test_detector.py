@@ -122,3 +122,36 @@ def test_a_list_of_detectors_gives_each_recording_one_of_them():
     assert rng.random() == np.random.default_rng(0).random()  # one detector draws nothing
     with pytest.raises(ValueError, match="unknown detector 'pilatus'"):
         detector.detector_models(["maxipix", "pilatus"])
+
+
+def test_a_measured_scans_physics_washes_out_fringes_and_masks_bad_pixels_and_aliens():
+    z, y, x = np.mgrid[-32:32, -32:32, -32:32]
+    intensity = (np.sinc(z / 4) * np.sinc(y / 4) * np.sinc(x / 4)) ** 2
+    kwargs = dict(max_counts_range=(1e6, 1e6), offset_range_px=(10, 10), orientation_probabilities={"vertical": 1})
+    sharp = detector.simulate_detector(intensity, np.random.default_rng(5), **kwargs)
+    washed = detector.simulate_detector(intensity, np.random.default_rng(5), coherence_sigma_px=(0.8, 0.8),
+                                        lorentzian_fraction=0.2, background=(0.5, 0.5), smooth_background=0.5,
+                                        bad_pixel_fraction=0.01, aliens=(2, 2), **kwargs)
+    first_minimum = (32, 32, 36)  # sinc^2 of period 4: zero 4 px from the centre
+    assert sharp.expected[first_minimum] < 1e-6 * sharp.expected.max()
+    assert washed.expected[first_minimum] > 1e-3 * washed.expected.max()
+    assert washed.expected[32, 32, 32] == pytest.approx(1e6, rel=1e-3)  # the flux is the spread peak's maximum
+    response = washed.response
+    assert response.background == 0.5 and response.smooth_background == 0.5 and len(response.aliens) == 2
+    # bad pixels are lines through every frame; aliens' cores are masked; the file zeroes both, not the truth
+    lines = washed.bad.all(axis=0)
+    assert lines.sum() == response.bad_pixels > 0
+    for alien in response.aliens:
+        assert washed.bad[alien.centre] and np.linalg.norm(np.subtract(alien.centre, 32)) >= 16
+    assert np.all(washed.gapped[washed.bad | washed.mask] == 0)
+    assert np.array_equal(washed.gapped[~(washed.bad | washed.mask)], washed.counts[~(washed.bad | washed.mask)])
+    record = washed.provenance()
+    assert record["coherence"]["sigma_px"] == (0.8, 0.8, 0.8) and record["bad_pixels"] == response.bad_pixels
+    assert not sharp.bad.any()
+
+
+def test_smooth_background_has_its_mean_and_varies_slowly():
+    field = detector.smooth_background_field((32, 64, 64), np.random.default_rng(2), 0.3)
+    assert field.mean() == pytest.approx(0.3) and field.min() > 0
+    assert 1.5 < np.percentile(field, 90) / np.percentile(field, 10) < 5  # "varying by about 3"
+    assert np.abs(np.diff(field, axis=2)).mean() < 0.1 * field.mean()  # neighbours within 10 %: smooth

@@ -10,9 +10,15 @@ through all z:
 - a *vertical* gap is a band of detector columns, a plane normal to x;
 - a *cross* is both.
 
-Counting follows the usual recipe: scale the intensity to a chosen maximum
-number of photons, blur by the detector point spread (in the detector plane
-only), add a flat background, draw Poisson counts.  Units: photons and pixels.
+Recording follows what a measured scan goes through (:func:`simulate_detector`):
+the beam's partial coherence spreads the intensity in 3D
+(:mod:`braggsynth.coherence`); it is scaled to a chosen maximum number of
+photons; the detector's own point spread blurs it in the detector plane; a
+flat and a smooth background and the odd alien (the Bragg peak of another
+grain, a bright blob) add photons; Poisson counts are drawn; then the
+preprocessing masks, as bcdi and a user's hand do, the bad pixels (dead or
+hot: lines through every frame) and the aliens' cores, and the gaps.
+Units: photons and pixels.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+
+from . import coherence as coherence_
 
 ORIENTATIONS = ("vertical", "horizontal", "cross")
 
@@ -235,13 +243,16 @@ def gap_mask(shape, detector, orientation: str, centre=None, offset_px=(0, 0)) -
     return gap_planes(shape, orientation, position, (detector.horizontal_gap_px, detector.vertical_gap_px))
 
 
-def expected_counts(intensity, max_counts: float, background: float = 0.0, blur_sigma_px: float = 0.0) -> np.ndarray:
+def expected_counts(intensity, max_counts: float, background=0.0, blur_sigma_px: float = 0.0, *,
+                    coherence_sigma_px=0.0, lorentzian_fraction: float = 0.0, workers: int | None = None
+                    ) -> np.ndarray:
     """Expected photon counts per voxel, float64 (z, y, x).
 
-    The intensity is scaled so that its maximum is ``max_counts`` photons,
-    blurred by a Gaussian point spread of ``blur_sigma_px`` pixels in the
-    detector plane (y, x; never along the rocking axis z), then a flat
-    ``background`` (photons per voxel) is added.
+    The intensity is spread by the beam's partial coherence (:func:`braggsynth.coherence.partial_coherence`
+    with ``coherence_sigma_px`` per axis and ``lorentzian_fraction``; none by default), scaled so that its
+    maximum is ``max_counts`` photons, blurred by the detector's Gaussian point spread of ``blur_sigma_px``
+    pixels in the detector plane (y, x; never along the rocking axis z), then ``background`` (photons per
+    voxel: a number, or a (z, y, x) array such as :func:`smooth_background_field`) is added.
     """
     intensity = np.asarray(intensity, dtype=np.float64)
     if intensity.ndim != 3:
@@ -249,14 +260,15 @@ def expected_counts(intensity, max_counts: float, background: float = 0.0, blur_
     peak = float(intensity.max())
     if not np.isfinite(peak) or peak <= 0 or intensity.min() < 0:
         raise ValueError(f"intensity must be finite, non-negative and not all zero (max {peak}, min {intensity.min()})")
-    if max_counts <= 0 or background < 0 or blur_sigma_px < 0:
-        raise ValueError(
-            f"max_counts must be > 0, background and blur_sigma_px >= 0 (got {max_counts}, {background}, {blur_sigma_px})"
-        )
-    expected = intensity * (float(max_counts) / peak)
+    background = np.asarray(background, dtype=np.float64)
+    if max_counts <= 0 or np.any(background < 0) or blur_sigma_px < 0:
+        raise ValueError(f"max_counts must be > 0, background and blur_sigma_px >= 0 (got {max_counts}, "
+                         f"{background.min() if background.size else background}, {blur_sigma_px})")
+    spread = coherence_.partial_coherence(intensity, coherence_sigma_px, lorentzian_fraction, workers=workers)
+    expected = spread * (float(max_counts) / float(spread.max()))
     if blur_sigma_px > 0:
         expected = gaussian_filter(expected, sigma=(0.0, blur_sigma_px, blur_sigma_px), mode="constant")
-    return expected + float(background)
+    return expected + background
 
 
 def poisson_counts(expected, rng: np.random.Generator) -> np.ndarray:
@@ -265,6 +277,81 @@ def poisson_counts(expected, rng: np.random.Generator) -> np.ndarray:
     if expected.size and expected.max() > 2.0e9:
         raise ValueError(f"expected counts up to {expected.max():.3g} overflow int32 counts; lower max_counts")
     return rng.poisson(expected).astype(np.int32)
+
+
+#: Correlation length of :func:`smooth_background`, in units of the array's smallest side.
+SMOOTH_BACKGROUND_LENGTH = 1 / 8
+
+
+def smooth_background_field(shape, rng: np.random.Generator, mean_photons: float) -> np.ndarray:
+    """A smooth random background, float64 (z, y, x), of mean ``mean_photons`` photons per voxel.
+
+    It is exp of a Gaussian random field (white noise smoothed by a Gaussian of
+    :data:`SMOOTH_BACKGROUND_LENGTH` times the smallest side, scaled to a standard deviation of 0.5):
+    positive, varying by a factor of about 3 over the box, as diffuse scattering and air scattering do.
+    """
+    shape = tuple(int(n) for n in shape)
+    if mean_photons < 0:
+        raise ValueError(f"mean_photons must be >= 0, got {mean_photons}")
+    if mean_photons == 0:
+        return np.zeros(shape)  # draws nothing
+    field = gaussian_filter(rng.standard_normal(shape), SMOOTH_BACKGROUND_LENGTH * min(shape), mode="wrap")
+    field = np.exp(0.5 * field / (field.std() or 1.0))
+    return field * (float(mean_photons) / field.mean())
+
+
+@dataclass(frozen=True)
+class Alien:
+    """A bright blob of another grain's Bragg peak (or a streak's core) in a scan.
+
+    Attributes
+    ----------
+    centre : (z, y, x) voxel.  sigma_px : Gaussian width, pixels.  peak_counts : photons at its centre.
+    """
+
+    centre: tuple[int, int, int]
+    sigma_px: float
+    peak_counts: float
+
+
+#: The hand-drawn mask of an alien covers where it adds at least this many photons a voxel.
+ALIEN_MASK_PHOTONS = 1.0
+
+
+def draw_aliens(shape, rng: np.random.Generator, count_range=(0, 0), max_counts: float = 1.0,
+                min_distance_px: float = 16.0) -> tuple[Alien, ...]:
+    """Draw a recording's aliens: their number uniform in ``count_range`` (inclusive); each centred at
+    least ``min_distance_px`` from the array's centre (where the peak is), sigma 1-3 px, peak photons
+    log-uniform between 0.01 and 1 times ``max_counts``."""
+    first, last = (int(v) for v in count_range)
+    if not 0 <= first <= last:
+        raise ValueError(f"aliens must be a range 0 <= low <= high, got {tuple(count_range)}")
+    shape = np.asarray(shape, dtype=int)
+    aliens = []
+    for _ in range(int(rng.integers(first, last, endpoint=True))):
+        while True:
+            centre = rng.integers(0, shape)
+            if np.linalg.norm(centre - shape // 2) >= min_distance_px:
+                break
+        aliens.append(Alien(tuple(int(c) for c in centre), float(rng.uniform(1.0, 3.0)),
+                            float(max_counts * np.exp(rng.uniform(np.log(0.01), 0.0)))))
+    return tuple(aliens)
+
+
+def alien_counts(shape, aliens) -> np.ndarray:
+    """Expected photons (z, y, x) of ``aliens`` (:class:`Alien`), Gaussian blobs, float64."""
+    counts = np.zeros(tuple(int(n) for n in shape))
+    for alien in aliens:
+        axes = [np.exp(-0.5 * ((np.arange(n) - c) / alien.sigma_px) ** 2) for n, c in zip(counts.shape, alien.centre)]
+        counts += alien.peak_counts * axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
+    return counts
+
+
+def draw_bad_pixels(frame_shape, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Bool (y, x) map of a detector's bad (dead or hot) pixels: each pixel bad with probability ``fraction``."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"bad_pixel_fraction must be in [0, 1), got {fraction}")
+    return rng.random(tuple(int(n) for n in frame_shape)) < fraction
 
 
 @dataclass(frozen=True)
@@ -319,6 +406,26 @@ def draw_detector_geometry(
     return DetectorGeometry(max_counts, orientation, (int(offset[0]), int(offset[1])))
 
 
+@dataclass(frozen=True)
+class Response:
+    """What a recording drew of the beam and the detector besides its geometry (kept for provenance).
+
+    Attributes
+    ----------
+    coherence : :class:`braggsynth.coherence.Coherence`, the PSF of partial coherence.
+    background : flat background, photons per voxel.
+    smooth_background : mean of the smooth background, photons per voxel.
+    aliens : tuple of :class:`Alien`.
+    bad_pixels : number of bad detector pixels (each a line through every frame).
+    """
+
+    coherence: coherence_.Coherence
+    background: float
+    smooth_background: float
+    aliens: tuple[Alien, ...]
+    bad_pixels: int
+
+
 @dataclass(frozen=True, eq=False)
 class DetectorSimulation:
     """A simulated measurement.
@@ -328,21 +435,24 @@ class DetectorSimulation:
     counts : int32 (z, y, x), Poisson counts everywhere (ground truth).
     expected : float64 (z, y, x), the expected counts the Poisson draw was
         made from (the noise-free intensity in photons).
-    gapped : int32 (z, y, x), ``counts`` with the gap voxels set to 0.
+    gapped : int32 (z, y, x), ``counts`` with the gap and bad voxels set to 0, as the user's file holds it.
     mask : bool (z, y, x), True in the gap.
+    bad : bool (z, y, x), True on the voxels the preprocessing masked besides the gap: bad pixels
+        (every frame) and the aliens' cores.
     detector : Detector.
-    geometry : DetectorGeometry, the random draws.
-    background : float, photons per voxel.
-    blur_sigma_px : float, pixels.
+    geometry : DetectorGeometry, the random draws of flux and gap.
+    response : Response, the random draws of coherence, background, aliens and bad pixels.
+    blur_sigma_px : float, the detector's point spread, pixels.
     """
 
     counts: np.ndarray
     expected: np.ndarray
     gapped: np.ndarray
     mask: np.ndarray
+    bad: np.ndarray
     detector: Detector
     geometry: DetectorGeometry
-    background: float
+    response: Response
     blur_sigma_px: float
 
     def provenance(self) -> dict:
@@ -350,9 +460,17 @@ class DetectorSimulation:
         return {
             "detector": asdict(self.detector),
             **asdict(self.geometry),
-            "background": self.background,
+            **asdict(self.response),
             "blur_sigma_px": self.blur_sigma_px,
         }
+
+
+def _range(value, name: str) -> tuple[float, float]:
+    """(low, high) of a number (both the same) or a pair, checked 0 <= low <= high."""
+    low, high = np.broadcast_to(np.asarray(value, dtype=np.float64), (2,))
+    if not 0 <= low <= high:
+        raise ValueError(f"{name} must be a number >= 0 or a range 0 <= low <= high, got {value!r}")
+    return float(low), float(high)
 
 
 def simulate_detector(
@@ -361,20 +479,33 @@ def simulate_detector(
     *,
     detector="maxipix",
     max_counts_range=(1.0e4, 1.0e7),
-    background: float = 0.0,
+    background=0.0,
+    smooth_background=0.0,
     blur_sigma_px: float = 0.0,
+    coherence_sigma_px=0.0,
+    lorentzian_fraction=0.0,
+    bad_pixel_fraction: float = 0.0,
+    aliens=(0, 0),
     orientation_probabilities=None,
     offset_range_px=(-8, 8),
+    workers: int | None = None,
 ) -> DetectorSimulation:
-    """Record a Bragg-peak intensity with a detector: counts, gaps and the draws made.
+    """Record a Bragg-peak intensity with a detector: counts, gaps, masks and the draws made.
 
     Parameters
     ----------
     intensity : (z, y, x) array, non-negative (any unit; only its shape matters).
-    rng : numpy Generator; draws the geometry (see
-        :func:`draw_detector_geometry`) then the Poisson noise.
+    rng : numpy Generator; draws, in order, the geometry (:func:`draw_detector_geometry`), the coherence
+        (:func:`braggsynth.coherence.draw_coherence`), the flat and smooth backgrounds, the smooth field, the
+        aliens, the bad pixels, then the Poisson noise.
     detector : preset name, mapping or Detector (see :func:`detector_model`).
-    background : photons per voxel.  blur_sigma_px : point spread, pixels.
+    background, smooth_background : photons per voxel, a number or a (low, high) range drawn uniformly.
+    blur_sigma_px : the detector's point spread, pixels (detector plane).
+    coherence_sigma_px, lorentzian_fraction : a number or a (low, high) range of the partial coherence's PSF
+        (each axis's sigma drawn independently), pixels.
+    bad_pixel_fraction : probability of a detector pixel being bad (masked through every frame).
+    aliens : (low, high) number of aliens (inclusive), masked where they add >= :data:`ALIEN_MASK_PHOTONS`.
+    workers : FFT threads of the coherence's convolution.
     Other parameters: see :func:`draw_detector_geometry`.
     """
     detector = detector_model(detector)
@@ -382,9 +513,22 @@ def simulate_detector(
         rng, max_counts_range=max_counts_range, orientation_probabilities=orientation_probabilities,
         offset_range_px=offset_range_px,
     )
-    expected = expected_counts(intensity, geometry.max_counts, background, blur_sigma_px)
+    spread = coherence_.draw_coherence(rng, sigma_px=_range(coherence_sigma_px, "coherence_sigma_px"),
+                                       lorentzian_fraction=_range(lorentzian_fraction, "lorentzian_fraction"))
+    flat = float(rng.uniform(*_range(background, "background")))
+    smooth_mean = float(rng.uniform(*_range(smooth_background, "smooth_background")))
+    shape = np.shape(intensity)
+    photons = flat + smooth_background_field(shape, rng, smooth_mean)
+    drawn_aliens = draw_aliens(shape, rng, aliens, geometry.max_counts)
+    blobs = alien_counts(shape, drawn_aliens)
+    bad_frame = draw_bad_pixels(shape[1:], rng, bad_pixel_fraction)
+    expected = expected_counts(intensity, geometry.max_counts, photons + blobs, blur_sigma_px,
+                               coherence_sigma_px=spread.sigma_px, lorentzian_fraction=spread.lorentzian_fraction,
+                               workers=workers)
     counts = poisson_counts(expected, rng)
     mask = gap_mask(counts.shape, detector, geometry.orientation, offset_px=geometry.offset_px)
-    gapped = np.where(mask, 0, counts).astype(np.int32)
-    return DetectorSimulation(counts, expected, gapped, mask, detector, geometry, float(background),
+    bad = np.broadcast_to(bad_frame, counts.shape) | (blobs >= ALIEN_MASK_PHOTONS)
+    gapped = np.where(mask | bad, 0, counts).astype(np.int32)
+    response = Response(spread, flat, smooth_mean, drawn_aliens, int(bad_frame.sum()))
+    return DetectorSimulation(counts, expected, gapped, mask, bad, detector, geometry, response,
                               float(blur_sigma_px))

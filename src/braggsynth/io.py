@@ -646,27 +646,36 @@ def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = Non
         _write_cxi_entry(h5, intensity, mask, record, geometry=geometry)
 
 
-def write_detector_pattern(path, *, gapped, mask, counts, expected, record: dict, geometry: dict | None = None) -> None:
+def write_detector_pattern(path, *, gapped, mask, counts, expected, record: dict, bad=None,
+                           geometry: dict | None = None) -> None:
     """Write a simulated detector recording: what a user would measure, and its truth.
 
     Layout: the CXI layout of :func:`write_cxi_intensity` for the gapped counts (float32, z y x, 0 in
-    the gaps) and their mask, so PyNX and cdiutils open it as a measurement, with the peak's
-    ``geometry`` (:func:`read_geometry`); ``entry_1/result_1/counts``: the counts without gaps (int32),
-    the ground truth; ``entry_1/result_1/expected``: the expected counts (float32 photons) the counts
-    were drawn from, the noise-free truth; ``provenance`` (JSON) on ``entry_1``.
+    the gaps and bad voxels) and their mask (the gaps and the ``bad`` voxels: every voxel a user's file
+    masks), so PyNX and cdiutils open it as a measurement, with the peak's ``geometry``
+    (:func:`read_geometry`); ``entry_1/result_1/gap``: the gaps alone (uint8, 1 in a gap);
+    ``entry_1/result_1/counts``: the counts without gaps (int32), the ground truth;
+    ``entry_1/result_1/expected``: the expected counts (float32 photons) the counts were drawn from, the
+    noise-free truth; ``provenance`` (JSON) on ``entry_1``.
     """
+    mask = np.asarray(mask, dtype=bool)
+    masked = mask if bad is None else mask | np.asarray(bad, dtype=bool)
     with atomic_h5(path) as h5:
-        entry = _write_cxi_entry(h5, gapped, mask, record, geometry=geometry)
+        entry = _write_cxi_entry(h5, gapped, masked, record, geometry=geometry)
         result = entry["result_1"]
+        _dataset(result, "gap", mask.astype(np.uint8), shuffle=True, **COMPRESSED)
         _dataset(result, "counts", np.asarray(counts, dtype=np.int32), "counts", shuffle=True, **COMPRESSED)
         _dataset(result, "expected", np.asarray(expected, dtype=np.float32), "counts", shuffle=True, **COMPRESSED)
 
 
 def read_detector_pattern(path) -> dict:
-    """Read a simulated detector recording: ``gapped``, ``mask`` (bool), ``counts`` (truth) and
-    ``expected`` (float32 expected counts, the noise-free truth)."""
+    """Read a simulated detector recording: ``gapped``, ``mask`` (bool, the gaps), ``bad`` (bool, the other
+    masked voxels: bad pixels, aliens), ``counts`` (truth) and ``expected`` (float32 expected counts, the
+    noise-free truth)."""
     with open_h5(path) as h5:
-        return {"gapped": h5["entry_1/data_1/data"][()], "mask": h5["entry_1/data_1/mask"][()] != 0,
+        masked = h5["entry_1/data_1/mask"][()] != 0
+        gap = h5["entry_1/result_1/gap"][()] != 0 if "entry_1/result_1/gap" in h5 else masked
+        return {"gapped": h5["entry_1/data_1/data"][()], "mask": gap, "bad": masked & ~gap,
                 "counts": h5["entry_1/result_1/counts"][()], "expected": h5["entry_1/result_1/expected"][()]}
 
 

@@ -146,8 +146,9 @@ def compute_peaks(relaxed, shape: str, samples, patterns, settings: dict, seed: 
     write_manifest(folder, names)
 
 
-def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, folder) -> None:
-    """Each peak scaled to a photon flux, with Poisson noise and the detector's gaps:
+def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, folder, *, threads: int = 1) -> None:
+    """Each peak recorded as a measured scan is (:func:`braggsynth.detector.simulate_detector`: partial
+    coherence, flux, backgrounds, aliens, Poisson noise, bad pixels and the detector's gaps):
     ``peaks/<sample>_<pattern>.h5`` to ``folder/<sample>_<pattern>.h5``."""
     folder = Path(folder)
     models = detector.detector_models(settings["model"])
@@ -161,12 +162,16 @@ def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, fold
             recorded = detector.simulate_detector(
                 peak["intensity"].astype(np.float64), seeds.rng(seed, "detector", shape, int(sample), int(pattern)),
                 detector=model, max_counts_range=settings["max_counts"], background=settings["background"],
-                blur_sigma_px=settings["blur_sigma_px"], orientation_probabilities=settings["orientation_probabilities"],
-                offset_range_px=settings["offset_range_px"],
+                smooth_background=settings["smooth_background"], blur_sigma_px=settings["blur_sigma_px"],
+                coherence_sigma_px=settings["coherence_sigma_px"],
+                lorentzian_fraction=settings["lorentzian_fraction"],
+                bad_pixel_fraction=settings["bad_pixel_fraction"], aliens=settings["aliens"],
+                orientation_probabilities=settings["orientation_probabilities"],
+                offset_range_px=settings["offset_range_px"], workers=threads,
             )
             log.info("%s: %s", name, recorded.provenance())
             io.write_detector_pattern(folder / f"{name}.h5", gapped=recorded.gapped, mask=recorded.mask,
-                                      counts=recorded.counts, expected=recorded.expected,
+                                      bad=recorded.bad, counts=recorded.counts, expected=recorded.expected,
                                       record=io.provenance({"detector": settings, **recorded.provenance()}, seed),
                                       geometry=io.read_geometry(peak_path))
             names.append(f"{name}.h5")
@@ -185,7 +190,7 @@ def cut_patches(recordings, shape: str, samples, patterns, settings: dict, count
             recording = io.read_detector_pattern(Path(recordings) / f"{name}.h5")
             made = patches.make_patches(
                 recording["counts"], seeds.rng(seed, "simulated_patches", shape, int(sample), int(pattern)),
-                expected=recording["expected"], count=count, patch_size=settings["size"],
+                expected=recording["expected"], excluded=recording["bad"], count=count, patch_size=settings["size"],
                 gap_widths_px=settings["gap_widths_px"], cross_probability=settings["cross_probability"],
             )
             io.write_patch_shard(

@@ -8,6 +8,7 @@ shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.o
 samples, patterns, seed = params.job["samples"], params.patterns, params.seed
 shards.compute_peaks(snakemake.input[0], shape, samples, patterns, params.peaks, seed, output.peaks,
                      threads=snakemake.threads)
-shards.record(output.peaks, shape, samples, patterns, params.detector, seed, output.detector)
+shards.record(output.peaks, shape, samples, patterns, params.detector, seed, output.detector,
+              threads=snakemake.threads)
 shards.cut_patches(output.detector, shape, samples, patterns, params.patches, params.patch_count,
                    params.job["spec"]["element"], seed, output.patches)
