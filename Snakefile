@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/particles.smk"
 include: "workflow/rules/scattering.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/realism.smk"
 include: "workflow/rules/model.smk"
 
 

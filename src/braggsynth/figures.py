@@ -266,3 +266,39 @@ def error_curves(curves: dict, path, *, title: str = "") -> None:
     if title:
         ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def realism_histograms(found: dict, path) -> None:
+    """One panel per statistic of :func:`braggsynth.realism.assess`: the simulated histogram, its 10-90 % band
+    shaded, and a line per measured file."""
+    rows = found["rows"]
+    columns = 5
+    fig, axes = plt.subplots(int(np.ceil(len(rows) / columns)), columns, figsize=(3.2 * columns, 2.4 * len(rows) / columns + 0.6),
+                             squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"][1:]
+    for ax, row in zip(axes.flat, rows):
+        values = np.array([one[row["statistic"]] for one in found["simulated"]], dtype=float)
+        values = values[np.isfinite(values)]
+        logged = row["statistic"] in ("max_counts", "total_counts")
+        shown = np.log10(np.maximum(values, 1e-3)) if logged else values
+        measured_values = {name: found["measured"][name][row["statistic"]] for name in found["measured"]}
+        if shown.size:
+            ax.hist(shown, bins=30, color="0.6")
+            ax.axvspan(*np.percentile(shown, (10, 90)), color="0.85", zorder=0)
+        for (name, value), colour in zip(measured_values.items(), colours):
+            if np.isfinite(value):
+                ax.axvline(np.log10(max(value, 1e-3)) if logged else value, color=colour, lw=2, label=name)
+        ax.set_title(("log10 " if logged else "") + row["statistic"], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    guess = found["discriminator"]
+    title = "simulated (grey, 10-90 % band shaded) against measured files"
+    if guess is not None:
+        title += f"; discriminator balanced accuracy {guess['balanced_accuracy']:.2f} (0.5: indistinguishable)"
+    fig.suptitle(title, fontsize=10)
+    if handles:
+        fig.legend(handles, labels, loc="lower right", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

@@ -276,6 +276,7 @@ def final_targets():
         *[f"results/peaks/{shape}.png" for shape in sorted({shape for shape, _ in drawn_particles()})],
         "results/dataset/card.md",
         "results/dataset/montage.png",
+        *(["results/realism/report.md"] if config["experimental"] else []),
         *[f"results/evaluation/{model}/report.md" for model in model_names()],
         *[f"results/evaluation/{model}/real_space.md" for model in model_names()
           if real_space_patterns() or real_space_measured()],
