@@ -100,6 +100,9 @@ def _command_parser(prog: str, description: str, output_help: str) -> OneLinePar
     masks.add_argument("--detector", choices=with_layout, help="the detector's gap layout")
     masks.add_argument("--roi", nargs=2, type=int, metavar=("Y0", "X0"),
                        help="row and column of the scan's first pixel on the detector frame (with --detector)")
+    masks.add_argument("--fill-masked", action="store_true",
+                       help="also fill the scan file's masked voxels outside the gap stripes (aliens, bad pixels); "
+                            "by default they stay unmeasured, unfilled, and free in phasing")
     parser.add_argument("--model", help="trained model (.keras; default: the model shipped with braggsynth for the "
                                         "widest gap, 32^3 windows up to 24 px, 64^3 up to 56 px)")
     parser.add_argument("--log", help="log file")
@@ -170,6 +173,12 @@ def phase_parser() -> argparse.ArgumentParser:
                         help="shrink-wrap threshold, of the blurred modulus' maximum (default 0.1)")
     parser.add_argument("--crop", type=_positive_int, metavar="N",
                         help="phase the N^3 cube around the intensity maximum (default: the whole scan)")
+    parser.add_argument("--centre", nargs=3, type=_non_negative_int, metavar=("Z", "Y", "X"),
+                        help="centre of the --crop cube (default: the intensity maximum), e.g. to hold a gap far "
+                             "from the peak")
+    parser.add_argument("--psf", action="store_true",
+                        help="model the beam's partial coherence, as PyNX's psf=True: the data are compared with "
+                             "|F|^2 convolved by a point spread fitted to the measured pixels as it goes")
     _interval_arguments(parser)
     parser.add_argument("--library", choices=("np", "torch", "cp"), default="np",
                         help="cohere's array library: numpy on the CPU (default), torch or cupy on a GPU")
@@ -258,7 +267,7 @@ def _read_scan(args, require_gap: bool = True):
     from .scans import read_scan
 
     return read_scan(args.scan, key=args.key, mask_path=args.mask, mask_key=args.mask_key,
-                     detector=args.detector, roi=args.roi, require_gap=require_gap)
+                     detector=args.detector, roi=args.roi, require_gap=require_gap, fill_masked=args.fill_masked)
 
 
 def _model_path(args, mask, extra_px: int = 0) -> Path:
@@ -356,14 +365,15 @@ def inpaint_command(args) -> int:
     model = _symmetrised(model, args.tta)
     filled, spread, lower, upper = inpaint(scan.intensity, scan.mask, model, stride=args.stride,
                                            batch_size=args.batch_size, with_spread=True, calibration=calibration,
-                                           interval_level=args.interval_level)
+                                           interval_level=args.interval_level, unmeasured=scan.masked)
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
                             "model": str(model_path), "stride": args.stride, "tta": args.tta,
                             "finetune": args.finetune,
                             "calibration": None if calibration is None else calibration.get("source", ""),
-                            "interval_level": args.interval_level})
+                            "interval_level": args.interval_level, "fill_masked": args.fill_masked})
     io.write_inpainted(args.output, filled, scan.mask, model_path=model_path, gap_as_mask=args.gap_as_mask,
+                       unmeasured=scan.masked,
                        record=record, spread=spread, bounds=None if lower is None else (lower, upper),
                        interval_level=args.interval_level, geometry=io.read_geometry(args.scan))
     values = spread[scan.mask]
@@ -374,7 +384,9 @@ def inpaint_command(args) -> int:
                else "every voxel in one window: no spread")
     bounds = (f"; its {100 * args.interval_level:.0f} % interval beside it" if lower is not None
               else f"; no interval ({model_path.with_suffix('.calibration.json').name} not found)")
-    print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}{bounds}; {summary}; wrote {args.output}")
+    left = f"; {int(scan.masked.sum()):,} masked voxels left unfilled, masked in the output" if scan.masked.any() else ""
+    print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}{bounds}{left}; {summary}; "
+          f"wrote {args.output}")
     share = reconstruction.gap_photon_share(filled, scan.mask)
     print(f"the gaps hold {100 * share:.1f} % of the photons (by the fill); "
           + _mode_advice(args, scan, model, calibration))
@@ -420,11 +432,16 @@ def phase_command(args) -> int:
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args, require_gap=False)
-    intensity, gap, window = scan.intensity, scan.mask, None
+    intensity, gap, masked, window = scan.intensity, scan.mask, scan.masked, None
+    if args.centre is not None and args.crop is None:
+        raise CommandError("--centre needs --crop N: it centres the N^3 cube phased")
+    if args.centre is not None and any(c >= n for c, n in zip(args.centre, intensity.shape)):
+        raise CommandError(f"--centre {' '.join(map(str, args.centre))}: outside the scan of shape {intensity.shape}")
     if args.crop is not None:
-        window = peak_window(intensity, args.crop)
-        intensity, gap = intensity[window], gap[window]
-    print(f"{scan.where}: {scan.describe()}" + (f"; phasing {intensity.shape} around the maximum" if window else ""),
+        window = peak_window(intensity, args.crop, args.centre)
+        intensity, gap, masked = intensity[window], gap[window], masked[window]
+    around = "the maximum" if args.centre is None else f"({', '.join(map(str, args.centre))})"
+    print(f"{scan.where}: {scan.describe()}" + (f"; phasing {intensity.shape} around {around}" if window else ""),
           file=sys.stderr)
     fill_function, model_path, calibration = None, None, None
     if gap.any() and args.gaps in ("forced", "interval", "auto"):
@@ -437,22 +454,27 @@ def phase_command(args) -> int:
         model = _symmetrised(_load(model_path, args.debug), args.tta)
         fill_function = reconstruction.model_fill(model, calibration, args.interval_level)
     options = {"sequence": args.sequence, "shrink_wrap_threshold": args.shrink_wrap_threshold,
-               "library": args.library, "device": args.gpu}
+               "library": args.library, "device": args.gpu, "psf": args.psf}
     with scipy.fft.set_workers(args.threads):
         best, found, choice, fill = reconstruction.reconstruct(
             intensity, gap, mode=args.gaps, fill_function=fill_function, starts=args.starts, seed=args.seed,
-            progress=True, **options)
-    used = np.where(gap, fill.filled if choice.mode == "forced" else 0.0, intensity)
+            free=masked, progress=True, **options)
+    used = np.where(gap, fill.filled if choice.mode == "forced" else 0.0, np.where(masked, 0.0, intensity))
     lower, upper = (fill.lower, fill.upper) if choice.mode == "interval" else (None, None)
     reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
+    spread = None
+    if best.psf is not None:
+        from .coherence import spread_widths
+
+        spread = [round(float(w), 3) for w in spread_widths(best.psf)]
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
                             "crop": None if window is None else [[s.start, s.stop] for s in window],
                             "gaps": args.gaps, "model": None if model_path is None else str(model_path),
                             "tta": args.tta,
                             "interval_level": args.interval_level, "starts": args.starts, "seed": args.seed,
-                            **options, "gap_photon_share": share})
+                            **options, "gap_photon_share": share, "psf_widths_px": spread})
     io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
                             errors=best.errors, start_errors=[r.error for r in found], lower=lower, upper=upper,
                             record=record, geometry=io.read_geometry(args.scan), crop=window,
@@ -462,6 +484,8 @@ def phase_command(args) -> int:
 
         real_space_slices({f"gaps {choice.mode}": best.obj}, args.figure,
                           title=f"{Path(args.scan).name}: gaps {choice.mode}, error {best.error:.4f}")
+    if spread is not None:
+        print(f"partial coherence: fitted point spread of RMS widths {spread} px (z, y, x)", file=sys.stderr)
     print(f"gap mode {reason}; the gap holds {100 * share:.1f} % of the photons (by the reconstruction); modulus "
           f"error {best.error:.4f} after {best.errors.size} iterations, best of {len(found)} start(s) "
           f"({', '.join(f'{r.error:.4f}' for r in found)}); wrote {args.output}")

@@ -90,6 +90,19 @@ def partial_coherence(intensity, sigma_px, lorentzian_fraction: float = 0.0, *, 
     return np.maximum(spread, 0.0)
 
 
+def spread_widths(psf) -> np.ndarray:
+    """RMS width (pixels) along (z, y, x) of a centred point spread (centre at n // 2): sqrt of its second
+    moments about the centre; a Gaussian's sigma, and more for heavier tails."""
+    psf = np.asarray(psf, dtype=np.float64)
+    total = psf.sum()
+    widths = np.empty(3)
+    for axis, n in enumerate(psf.shape):
+        k = np.arange(n) - n // 2
+        profile = psf.sum(axis=tuple(a for a in range(3) if a != axis))
+        widths[axis] = np.sqrt((profile * k**2).sum() / total)
+    return widths
+
+
 @dataclass(frozen=True)
 class Coherence:
     """The partial coherence of one recording (kept for provenance).

@@ -285,10 +285,12 @@ def _window(centre: int, size: int, n: int) -> slice:
     return slice(start, min(start + size, n))
 
 
-def peak_window(intensity, size: int) -> tuple[slice, slice, slice]:
-    """The (z, y, x) slices of the ``size``^3 cube around the intensity's maximum (:func:`peak_position`),
-    shifted inwards at the edges and cut to the volume where it is smaller."""
-    return tuple(_window(c, size, n) for c, n in zip(peak_position(intensity), np.shape(intensity)))
+def peak_window(intensity, size: int, centre=None) -> tuple[slice, slice, slice]:
+    """The (z, y, x) slices of the ``size``^3 cube around the intensity's maximum (:func:`peak_position`), or
+    around ``centre`` (z, y, x) when given, shifted inwards at the edges and cut to the volume where it is
+    smaller."""
+    centre = peak_position(intensity) if centre is None else tuple(int(c) for c in centre)
+    return tuple(_window(c, size, n) for c, n in zip(centre, np.shape(intensity)))
 
 
 def measured_volumes(intensity, *, name: str, gap_widths_px=(3, 6, 9, 12), offsets_px=(-6, 0, 6),

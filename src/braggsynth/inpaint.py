@@ -166,7 +166,7 @@ class Inpainted(NamedTuple):
 
 def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: int | None = None,
             batch_size: int = 32, progress: bool = True, with_spread: bool = False, calibration: dict | None = None,
-            interval_level: float = 0.68):
+            interval_level: float = 0.68, unmeasured=None):
     """Fill the gap voxels of a 3D intensity with the patch model.
 
     Parameters
@@ -189,6 +189,9 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     with_spread : bool, also return the spread of the window predictions.
     calibration : dict of :func:`braggsynth.uncertainty.read_calibration`: also return the interval of
         level ``interval_level`` (0.68 or 0.95) around the fill, blended window by window like the fill.
+    unmeasured : optional (z, y, x) bool, voxels without a measurement that are not to be filled (a scan's
+        masked aliens and bad pixels): the windows see them as unknown, as they see the gap, and they are
+        returned as they are.
 
     Returns
     -------
@@ -209,9 +212,11 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     volume = np.asarray(volume)
     gap_mask = np.asarray(gap_mask, dtype=bool)
     io.check_volume(volume, gap_mask, volume_name="volume", mask_name="gap_mask")
+    unmeasured = np.zeros(gap_mask.shape, bool) if unmeasured is None else np.asarray(unmeasured, bool) & ~gap_mask
+    io.check_volume(volume, unmeasured, volume_name="volume", mask_name="unmeasured")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    measured = volume[~gap_mask]
+    measured = volume[~gap_mask & ~unmeasured]
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
     from .model import fill_patches, load_model, patch_size_of
@@ -231,8 +236,8 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
 
     # Pad short axes with unmeasured voxels (seen as gap by the model, never written back).
     pad = [(0, max(patch_size - n, 0)) for n in volume.shape]
-    work = np.pad(np.where(gap_mask, 0, volume).astype(dtype), pad)
-    unknown = np.pad(gap_mask, pad, constant_values=True)
+    work = np.pad(np.where(gap_mask | unmeasured, 0, volume).astype(dtype), pad)
+    unknown = np.pad(gap_mask | unmeasured, pad, constant_values=True)
     to_fill = np.pad(gap_mask, pad, constant_values=False)
     corners = gap_windows(to_fill, patch_size=patch_size, stride=stride)
     stripes = gap_stripes(to_fill)

@@ -742,14 +742,16 @@ def read_shard_info(path) -> dict:
 
 def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mask: bool = False,
                     record: dict | None = None, spread=None, bounds=None, interval_level: float = 0.68,
-                    geometry: dict | None = None) -> None:
+                    geometry: dict | None = None, unmeasured=None) -> None:
     """Write an inpainted 3D intensity in the CXI layout (above), as PyNX and cdiutils read it.
 
     Layout: ``cxi_version`` = 160; ``entry_1/instrument_1/detector_1/data`` (also ``entry_1/data_1/data``)
     float32 (z, y, x) intensity (counts), measured voxels as read and gap voxels filled, and its CXI pixel
     mask ``.../detector_1/mask`` (also ``entry_1/data_1/mask``, ``entry_1/result_1/mask``): 0 everywhere,
     so that phasing programs use the filled values, or with ``gap_as_mask`` :data:`PIXEL_IS_MISSING` in
-    the filled voxels, so that they treat them as unmeasured again; ``entry_1/data_1/filled`` uint8
+    the filled voxels, so that they treat them as unmeasured again; :data:`PIXEL_IS_MISSING` always in the
+    ``unmeasured`` voxels (bool (z, y, x) or None: masked aliens and bad pixels, not filled);
+    ``entry_1/data_1/filled`` uint8
     (z, y, x), 1 where a voxel was filled by the model (a name no mask search takes for the mask);
     ``entry_1/data_1/inpainting_spread`` float32 (z, y, x) when ``spread`` is given: the spread of the
     window predictions in log(I + 1) (:func:`braggsynth.inpaint.inpaint`), NaN where one window filled
@@ -767,8 +769,12 @@ def write_inpainted(path, intensity, filled_mask, *, model_path=None, gap_as_mas
     if bad.any():
         raise ValueError(f"{path}: not written: {int(bad.sum()):,} voxels of the inpainted intensity are negative or "
                          "not finite")
+    missing = filled_mask & gap_as_mask
+    if unmeasured is not None:
+        check_volume(intensity, unmeasured, mask_name="unmeasured")
+        missing = missing | (np.asarray(unmeasured, dtype=bool) & ~filled_mask)
     with atomic_h5(path) as h5:
-        entry = _write_cxi_entry(h5, intensity, filled_mask & gap_as_mask, record, geometry=geometry)
+        entry = _write_cxi_entry(h5, intensity, missing, record, geometry=geometry)
         data = entry["data_1"]
         data.attrs["inpainted"] = True
         data.attrs["inpainting_model"] = "" if model_path is None else str(model_path)

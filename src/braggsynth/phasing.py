@@ -13,7 +13,14 @@ exposes the object. Two things this module adds, in a small subclass:
   ``confidence_interval_factor_mask`` keeps its interpolated pixels);
 - *a seeded start*: cohere draws its random start from numpy's global generator reseeded from the
   clock; here the start comes from ``numpy.random.default_rng(seed)``, and it is scaled so that its
-  transform matches the data over the pinned pixels (else free pixels keep an absurd scale).
+  transform matches the data over the pinned pixels (else free pixels keep an absurd scale);
+- *partial coherence* (``psf=True``, as PyNX's ``psf``): the modulus step compares the data with the
+  estimate's |F|^2 convolved by a point spread p (:mod:`braggsynth.coherence`), A = sqrt(|F|^2 * p),
+  and scales F by clip(A) / A; p starts as a Gaussian of :data:`PSF_START_SIGMA_PX` and is fitted to the
+  measured pixels by Richardson-Lucy steps, p <- p (r (x) |F|^2) / sum |F|^2 with r = I / (|F|^2 * p) on the
+  measured pixels and 1 on the others ((x) a correlation), every :data:`PSF_EVERY` iterations from the
+  second quarter of the sequence on, kept within :data:`PSF_RADIUS_PX` of its centre.
+  cohere's own partial coherence (``ERpc``) forces every pixel to the data, the gaps' zeros included.
 
 Arrays are (z, y, x); the object is returned with its origin at the array centre (fftshifted), in
 cohere's convention for the direction of the transform.
@@ -34,6 +41,11 @@ import numpy as np
 DEFAULT_SEQUENCE = "3*(20*ER+180*HIO)+20*ER"
 #: Shrink-wrap trigger step of the default recipe (iterations).
 DEFAULT_SHRINK_WRAP_EVERY = 1
+#: Partial coherence (``psf=True``): the point spread's starting Gaussian sigma (pixels, every axis), the
+#: iterations between two Richardson-Lucy updates, and its extent (pixels from its centre, per axis).
+PSF_START_SIGMA_PX = 0.5
+PSF_EVERY = 20
+PSF_RADIUS_PX = 5
 
 
 def iterations(sequence: str) -> int:
@@ -86,12 +98,14 @@ def iterations(sequence: str) -> int:
 
 
 class Reconstruction(NamedTuple):
-    """A phase retrieval's result: the centred complex object (z, y, x), its bool support, and the modulus
-    error after every iteration (the last is the final error)."""
+    """A phase retrieval's result: the centred complex object (z, y, x), its bool support, the modulus
+    error after every iteration (the last is the final error), and with ``psf=True`` the fitted point spread
+    of partial coherence (centred, sum 1; None without)."""
 
     obj: np.ndarray
     support: np.ndarray
     errors: np.ndarray
+    psf: np.ndarray | None = None
 
     @property
     def error(self) -> float:
@@ -105,9 +119,11 @@ def _rec_class():
     class BoundedRec(cohere.Rec):
         """cohere's Rec whose modulus step clips each amplitude to [lower, upper], started from ``start``."""
 
-        def __init__(self, params, data_file, lower, upper, start, library):
+        def __init__(self, params, data_file, lower, upper, start, library, psf=None):
             super().__init__(params, data_file, library, debug=True)
             self._lower, self._upper, self._start, self._library = lower, upper, start, library
+            self.psf = psf  # the point spread, numpy, in cohere's (unshifted) layout, or None
+            self.iteration = 0
 
         def init_dev(self, device_id):
             status = super().init_dev(device_id)
@@ -130,21 +146,62 @@ def _rec_class():
         def modulus(self):
             lib = cohere.devlib
             amplitude = lib.absolute(self.rs_amplitudes)
+            if self.psf is not None:
+                coherent = lib.to_numpy(amplitude).astype(np.float64) ** 2
+                if self.iteration >= self.psf_start and (self.iteration - self.psf_start) % PSF_EVERY == 0:
+                    self.psf = _lucy_step(self.psf, coherent, self.data_numpy, self.pinned)
+                self.iteration += 1
+                spread = lib.from_numpy(np.sqrt(_convolve(coherent, self.psf)).astype(np.float32), device=self.dev)
+                target = self._clipped(spread)
+                self.errs.append(float(get_norm(spread - target) / get_norm(target)) ** 0.5)
+                self.rs_amplitudes *= self.get_ratio(target, spread)
+                return
+            target = self._clipped(amplitude)
+            self.errs.append(float(get_norm(amplitude - target) / get_norm(target)) ** 0.5)
+            self.rs_amplitudes *= self.get_ratio(target, amplitude)
+
+        def _clipped(self, amplitude):
+            lib = cohere.devlib
             if self._library == "torch":  # cohere's torch library does not implement clip
                 target = lib.where(amplitude < self.lower, self.lower,
                                    lib.where(amplitude > self.upper, self.upper, amplitude))
             else:
                 target = lib.clip(amplitude, self.lower, self.upper)
-            self.errs.append(float(get_norm(amplitude - target) / get_norm(target)) ** 0.5)
-            self.rs_amplitudes *= self.get_ratio(target, amplitude)
+            return target
 
     return BoundedRec
+
+
+def _convolve(values, psf) -> np.ndarray:
+    """Periodic convolution of two arrays of one shape in cohere's layout (the kernel's centre at index 0)."""
+    from scipy import fft
+
+    return np.maximum(fft.irfftn(fft.rfftn(values) * fft.rfftn(psf), s=values.shape), 0.0)
+
+
+def _lucy_step(psf, coherent, data, measured) -> np.ndarray:
+    """One Richardson-Lucy update of the point spread from the measured pixels (module docstring); its support
+    stays within :data:`PSF_RADIUS_PX` of the centre, its sum 1."""
+    from scipy import fft
+
+    model = _convolve(coherent, psf)
+    ratio = np.where(measured & (model > 0), data / np.where(model > 0, model, 1.0), 1.0)
+    correlation = fft.irfftn(fft.rfftn(ratio) * np.conj(fft.rfftn(coherent)), s=coherent.shape)
+    updated = np.maximum(psf * correlation / max(coherent.sum(), 1e-300), 0.0) * _psf_support(psf.shape)
+    total = updated.sum()
+    return updated / total if total > 0 else psf
+
+
+def _psf_support(shape) -> np.ndarray:
+    """Bool, in cohere's layout: the pixels within :data:`PSF_RADIUS_PX` of index 0 along every axis (periodic)."""
+    near = [np.minimum(np.arange(n), n - np.arange(n)) <= PSF_RADIUS_PX for n in shape]
+    return near[0][:, None, None] & near[1][None, :, None] & near[2][None, None, :]
 
 
 def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DEFAULT_SEQUENCE,
           shrink_wrap_every: int = DEFAULT_SHRINK_WRAP_EVERY, shrink_wrap_threshold: float = 0.1,
           shrink_wrap_sigma: float = 1.0, support_fraction: float = 0.5, library: str = "np",
-          device: int = -1) -> Reconstruction:
+          device: int = -1, psf: bool = False) -> Reconstruction:
     """Reconstruct the object of a Bragg peak from its intensity.
 
     Parameters
@@ -160,6 +217,7 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
         (of the maximum of the blurred modulus) and Gaussian sigma (voxels).
     support_fraction : side of the starting box support, as a fraction of each axis.
     library, device : cohere's array library ("np" numpy, "torch", "cp" cupy) and GPU id (-1: the CPU).
+    psf : model partial coherence (module docstring): the data are |F|^2 convolved by a fitted point spread.
 
     Returns
     -------
@@ -189,7 +247,15 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
     with tempfile.TemporaryDirectory(prefix="braggsynth-phasing-") as folder:
         data_file = str(Path(folder) / "data.npy")
         np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
-        rec = _rec_class()(params, data_file, lower, upper, start, library)
+        spread = None
+        if psf:
+            from .coherence import point_spread
+
+            spread = np.fft.ifftshift(point_spread(intensity.shape, PSF_START_SIGMA_PX)) * _psf_support(intensity.shape)
+            spread /= spread.sum()
+        rec = _rec_class()(params, data_file, lower, upper, start, library, spread)
+        rec.psf_start = iterations(sequence) // 4
+        rec.data_numpy = np.fft.fftshift(lower.astype(np.float64) ** 2)  # the measured intensities, cohere's layout
         try:
             with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
                 failed = rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0
@@ -202,7 +268,8 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
 
     obj = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_image()))
     support = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_support())).astype(bool)
-    return Reconstruction(obj, support, np.asarray(rec.errs, dtype=np.float64))
+    fitted = None if rec.psf is None else np.fft.fftshift(rec.psf)
+    return Reconstruction(obj, support, np.asarray(rec.errs, dtype=np.float64), fitted)
 
 
 def true_object(amplitude) -> np.ndarray:

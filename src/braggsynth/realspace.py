@@ -366,7 +366,7 @@ def opening_table(table, floors: dict, models) -> list[str]:
 
 
 def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, sequence: str, starts: int,
-                    figure_name: str, curves_name: str, choices=()) -> str:
+                    figure_name: str, curves_name: str, choices=(), psf: bool = False) -> str:
     """The real-space report: the opening table, the verdicts of the recommended mode against free pixels,
     every version in detail, the fills in reciprocal space and how well each score predicts real space."""
     from .phasing import iterations
@@ -386,7 +386,9 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "better. Modes: `zero` (what plain cohere does with zeros in a gap), `free` (what PyNX does), `forced` "
         "(every gap pixel forced to the fill), `interval` (kept inside the model's calibrated 68 % interval), "
         "`auto` (the recommended default of `braggsynth phase`: the mode whose reconstruction best predicts "
-        "measured pixels hidden next to the gap, chosen without the gap's pixels).",
+        "measured pixels hidden next to the gap, chosen without the gap's pixels). Every reconstruction, the "
+        f"measured files' references included, was phased {'with' if psf else 'without'} partial coherence "
+        "modelled (`braggsynth phase --psf`, PyNX's `psf=True`).",
         "",
         *opening_table(table, floors, models),
         "",
@@ -446,7 +448,7 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
 
 
 def write_report(report_path, table_path, figure_path, curves_path, found, *, cases, models, crop_px: int,
-                 sequence: str, starts: int) -> None:
+                 sequence: str, starts: int, psf: bool = False) -> None:
     """Write what :func:`real_space_check` ``found``: the Markdown report (:func:`report_markdown`), a CSV of
     every reconstruction's row, the central slices and the error curves of the first case (atomically)."""
     import csv
@@ -467,6 +469,6 @@ def write_report(report_path, table_path, figure_path, curves_path, found, *, ca
     text = report_markdown(summary(rows), summary(gap_rows, key="method", scores=("pcc", "amplitude_r")),
                            floors={case.name: case.floor for case in cases}, models=models, crop_px=crop_px,
                            sequence=sequence, starts=starts, figure_name=Path(figure_path).name,
-                           curves_name=Path(curves_path).name, choices=choices)
+                           curves_name=Path(curves_path).name, choices=choices, psf=psf)
     with io.atomic_path(report_path) as tmp:
         Path(tmp).write_text(text)

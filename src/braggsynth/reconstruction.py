@@ -197,7 +197,7 @@ def _can_try(mode: str, gap, fill) -> bool:
 
 def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidates=CANDIDATES,
                 holdout_px: int = HOLDOUT_PX, seed: int = 0, progress: bool = False, runner=run_in_turn,
-                **phasing_options) -> Choice:
+                free=None, **phasing_options) -> Choice:
     """Choose the gap mode from the scan itself (module docstring), never reading the gap's pixels.
 
     Parameters
@@ -212,12 +212,15 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
         (:func:`braggsynth.phasing.phase`).
     runner : runs a list of :func:`braggsynth.phasing.phase` argument dicts (default: :func:`run_in_turn`;
         :class:`braggsynth.realspace.ParallelRunner` spreads them over processes).
+    free : (z, y, x) bool, further unmeasured pixels (a scan's masked aliens) left free in every candidate and
+        never scored.
     """
     gap = np.asarray(gap, dtype=bool)
     if not gap.any():
         return Choice("free", why="no gap")
-    ring = holdout_ring(gap, holdout_px)
-    hidden = gap | ring
+    free = np.zeros(gap.shape, bool) if free is None else np.asarray(free, dtype=bool) & ~gap
+    ring = holdout_ring(gap, holdout_px) & ~free
+    hidden = gap | ring | free
     measured = np.where(hidden, 0.0, np.asarray(intensity, dtype=np.float64))
     try:
         fill = fill_function(measured, hidden) if fill_function is not None else None
@@ -228,7 +231,7 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
         raise ValueError(f"none of the gap modes {', '.join(candidates)} can be tried without a fill")
     jobs = []
     for mode in tried:
-        values, unknown, bounds = phase_inputs(measured, gap, mode=mode, fill=fill, free=ring)
+        values, unknown, bounds = phase_inputs(measured, gap, mode=mode, fill=fill, free=ring | free)
         jobs.append({"intensity": values, "unknown": unknown, "bounds": bounds, "seed": start_seed(seed, 0),
                      **phasing_options})
     found = runner(jobs, progress=progress)
@@ -243,8 +246,9 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
 
 def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFunction | None = None,
                 starts: int = 1, seed: int = 0, candidates=CANDIDATES, holdout_px: int = HOLDOUT_PX,
-                progress: bool = False, **phasing_options):
-    """Phase a scan in ``mode``; ``auto`` first chooses it (:func:`choose_mode`).
+                progress: bool = False, free=None, **phasing_options):
+    """Phase a scan in ``mode``; ``auto`` first chooses it (:func:`choose_mode`). ``free`` (bool (z, y, x) or
+    None): further unmeasured pixels (masked aliens) left free whatever the mode.
 
     Returns (best, reconstructions, choice, fill): :func:`phase_scan`'s pair, the :class:`Choice` (for a mode
     given by the user, a Choice of that mode without scores) and the :class:`Fill` of the gap used (None for
@@ -256,7 +260,7 @@ def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFuncti
         choice = Choice("free", why="no gap")
     elif mode == "auto":
         choice = choose_mode(intensity, gap, fill_function, candidates=candidates, holdout_px=holdout_px, seed=seed,
-                             progress=progress, **phasing_options)
+                             progress=progress, free=free, **phasing_options)
     else:
         choice = Choice(mode)
     fill = None
@@ -264,6 +268,6 @@ def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFuncti
         if fill_function is None:
             raise ValueError(f"gap mode {choice.mode!r} needs a fill of the gap")
         fill = fill_function(np.where(gap, 0.0, np.asarray(intensity, dtype=np.float64)), gap)
-    best, found = phase_scan(intensity, gap, mode=choice.mode, fill=fill, starts=starts, seed=seed,
+    best, found = phase_scan(intensity, gap, mode=choice.mode, fill=fill, free=free, starts=starts, seed=seed,
                              progress=progress, **phasing_options)
     return best, found, choice, fill

@@ -12,8 +12,16 @@ The mask of the voxels to fill comes from the first of:
    of zeros, NaN or sentinel values through every frame).
 
 Voxels holding NaN or a gap sentinel (:func:`braggsynth.gaps.sentinel_voxels`)
-are never data and join the mask whatever its source.  Every error is a
-:class:`braggsynth.io.DataFileError` of one line naming the file.
+are never data and join the mask whatever its source.
+
+A scan file's own mask is a preprocessing's: besides the detector gaps it
+masks aliens, streaks and bad pixels.  Only its voxels in gap stripes
+(:func:`braggsynth.gaps.gap_stripes`) are to be filled; the others are
+``masked``: unmeasured, not filled (a model fills detector gaps, not an alien's
+place), and left free in phasing, as PyNX leaves them, unless
+``fill_masked`` asks to fill them too.  A mask file (``mask_path``) says
+what to fill: all of it.  Every error is a :class:`braggsynth.io.DataFileError`
+of one line naming the file.
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ class Scan:
 
     Attributes
     ----------
-    intensity : float32 (z, y, x), photons; 0 in the mask.
+    intensity : float32 (z, y, x), photons; 0 in the mask and in ``masked``.
     mask : bool (z, y, x), True on the voxels to fill.
     stripes : gap stripes of the mask, (axis, start, stop) (:func:`braggsynth.gaps.gap_stripes`).
     mask_source : where the mask came from, in words.
     where : the file (and key) read.
+    masked : bool (z, y, x), True on the file's other masked voxels (aliens, bad pixels): unmeasured, not
+        to fill, left free in phasing.
     """
 
     intensity: np.ndarray
@@ -45,15 +55,21 @@ class Scan:
     stripes: list
     mask_source: str
     where: str
+    masked: np.ndarray
 
     def describe(self) -> str:
-        """One line: the gaps (``a 6 px vertical gap at x = 120-125``) and the voxels to fill."""
-        return (f"{gaps.describe(self.stripes)} ({self.mask_source}), {int(self.mask.sum()):,} voxels to fill "
+        """One line: the gaps (``a 6 px vertical gap at x = 120-125``), the voxels to fill, and the masked
+        voxels left unfilled."""
+        line = (f"{gaps.describe(self.stripes)} ({self.mask_source}), {int(self.mask.sum()):,} voxels to fill "
                 f"({100 * self.mask.mean():.2f} %)")
+        if self.masked.any():
+            line += (f"; {int(self.masked.sum()):,} other masked voxels ({100 * self.masked.mean():.2f} %: aliens, "
+                     f"bad pixels) left unfilled and free in phasing (--fill-masked fills them)")
+        return line
 
 
 def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | None = None,
-              detector: str | None = None, roi=None, require_gap: bool = True) -> Scan:
+              detector: str | None = None, roi=None, require_gap: bool = True, fill_masked: bool = False) -> Scan:
     """Read a scan and the mask of its voxels to fill (sources in the module docstring).
 
     Parameters
@@ -65,6 +81,7 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
     roi : (row, column) of the scan's first pixel on the detector frame (default (0, 0)).
     require_gap : a scan without any gap is an error (to fill); False returns it with an empty mask
         (``mask_source`` says so), as phasing takes it.
+    fill_masked : the scan file's masked voxels outside the gap stripes are to be filled too (module docstring).
     """
     data, file_mask, where = io.read_raw(path, key, None if mask_path is not None else mask_key)
     data = np.asarray(data)
@@ -101,15 +118,24 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
             source = "found in the data"
     mask = mask | sentinel
     intensity = np.where(mask, 0, data).astype(np.float32)
+    masked = np.zeros(mask.shape, bool)
+    if mask_path is None and not fill_masked:  # a file's own mask also masks aliens and bad pixels: not gaps
+        in_stripes = np.zeros(mask.shape, bool)
+        for axis, start, stop in gaps.gap_stripes(mask):
+            in_stripes[tuple(slice(start, stop) if a == axis else slice(None) for a in range(3))] = True
+        masked = mask & ~in_stripes
+        mask = mask & in_stripes
     negative = intensity < 0
     if negative.any():
         raise io.DataFileError(f"{where}: {int(negative.sum())} voxels outside the gaps are negative (down to "
                                f"{float(intensity.min()):g}); photon counts are >= 0: mask them with --mask FILE")
-    if mask.all():
+    if (mask | masked).all():
         raise io.DataFileError(f"{where}: every voxel is in the gap mask ({source}); nothing to fill from")
     if not mask.any() and require_gap:
-        raise io.DataFileError(f"{where}: the gap mask ({source}) is empty; nothing to fill")
-    return Scan(intensity, mask, gaps.gap_stripes(mask), source, where)
+        masked_too = f" ({int(masked.sum()):,} masked voxels outside gap stripes: --fill-masked fills them)" \
+            if masked.any() else ""
+        raise io.DataFileError(f"{where}: the gap mask ({source}) is empty; nothing to fill{masked_too}")
+    return Scan(intensity, mask, gaps.gap_stripes(mask), source, where, masked)
 
 
 def same_file(first, second) -> bool:

@@ -27,7 +27,8 @@ def main():
     fill_functions = {
         name: reconstruction.model_fill(model.load_model(path), uncertainty.read_calibration(calibration))
         for name, path, calibration in zip(("model", "shipped"), snakemake.input.models, snakemake.input.calibrations)}
-    options = {"sequence": settings["sequence"], "library": settings["library"], "device": settings["gpu"]}
+    options = {"sequence": settings["sequence"], "library": settings["library"], "device": settings["gpu"],
+               "psf": settings["psf"]}
     crop = settings["crop_px"]
     with realspace.ParallelRunner(settings["workers"] or snakemake.threads) as runner:
         cases = [realspace.simulated_case(f"{Path(recording).parents[1].name}/{Path(recording).stem}",
@@ -46,7 +47,7 @@ def main():
         log.info("%s", row)
     realspace.write_report(output.report, output.table, output.figure, output.curves, found, cases=cases,
                            models=list(fill_functions), crop_px=crop, sequence=settings["sequence"],
-                           starts=settings["starts"])
+                           starts=settings["starts"], psf=settings["psf"])
 
 
 if __name__ == "__main__":
