@@ -37,7 +37,7 @@ test: setup
 # The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
 # `make ship` copies the model and its card into src/braggsynth/models/. It starts from the weights of the
 # model shipped at $(INITIAL_COMMIT) (train.initial_model), taken from git so that a rerun starts from the same.
-INITIAL_COMMIT := b97ab5c248b84eb26035a4ef46285cbc8fcda74d
+INITIAL_COMMIT := e9e04c6b4acbeaea95cbd6ab28fa81769b41e3cd
 # runs/<run>/initial.keras from src/braggsynth/models/<file> at <commit>, once: $(call initial_model,run,commit,file)
 initial_model = test -s runs/$(1)/initial.keras || { git show $(2):src/braggsynth/models/$(3) \
 	> runs/$(1)/.initial.keras.part && mv runs/$(1)/.initial.keras.part runs/$(1)/initial.keras; }
@@ -46,7 +46,8 @@ pretrain: setup
 	cp config/pretrain.yaml runs/pretrain/config.yaml
 	$(call initial_model,pretrain,$(INITIAL_COMMIT),inpainting.keras)
 	cd runs/pretrain && ../../$(BIN)/snakemake -s ../../Snakefile --cores $(CORES) --rerun-incomplete \
-		results/dataset/card.md results/evaluation/all/report.md results/evaluation/all/real_space.md
+		results/dataset/card.md results/realism/report.md results/evaluation/all/report.md \
+		results/evaluation/all/real_space.md
 
 ship:
 	$(BIN)/python -m braggsynth.modelcard runs/pretrain

@@ -166,3 +166,20 @@ def test_a_gap_that_does_not_fit_the_volume_is_refused():
     with pytest.raises(ValueError, match="a 38 px gap plane at columns 36-73 does not fit a volume 64 columns wide"):
         realspace.gap_at((64, 64, 64), 32, 38, "off")
     assert realspace.gap_at((64, 64, 64), 32, 6, "off")[0, 0].nonzero()[0].tolist() == [36, 37, 38, 39, 40, 41]
+
+
+def test_simulated_validation_predicts_a_measured_file_when_it_ranks_the_versions_alike():
+    from braggsynth.realspace import simulated_predicts_measured
+
+    def row(pattern, kind, version, pcc, width=6):
+        return {"pattern": pattern, "kind": kind, "gap_width_px": width, "position": "through", "version": version,
+                "modulus_pcc_mean": pcc}
+
+    versions = {"free": 0.5, "forced: model": 0.8, "interval: model": 0.7, "zero": 0.2, "gap-free": 0.99}
+    table = [row(f"sim{i}", "simulated", v, pcc + 0.01 * i) for i in range(2) for v, pcc in versions.items()]
+    table += [row("measured a", "measured", v, pcc) for v, pcc in versions.items()]  # the same order
+    table += [row("measured b", "measured", v, 1 - pcc) for v, pcc in versions.items()]  # reversed
+    table += [row("measured c", "measured", "free", 0.4, width=12)]  # a gap no simulated case has
+    found = simulated_predicts_measured(table)
+    assert found["measured a"] == pytest.approx(1.0) and found["measured b"] == pytest.approx(-1.0)
+    assert np.isnan(found["measured c"])

@@ -70,9 +70,10 @@ def read_real_space(csv_path) -> list[dict]:
 
 def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict, recipe: str,
                commit: str, file_name: str = "inpainting.keras", recipe_file: str = "config/pretrain.yaml",
-               coverage: dict | None = None, real_space: list | None = None) -> dict:
-    """The card as a JSON-ready dict (see the module docstring); ``coverage`` and ``real_space`` are None
-    where the run measured none (a model without calibration, a run without rule real_space)."""
+               coverage: dict | None = None, real_space: list | None = None, realism: dict | None = None) -> dict:
+    """The card as a JSON-ready dict (see the module docstring); ``coverage``, ``real_space`` and ``realism``
+    (the run's realism report, :func:`braggsynth.realism.assess` without its per-recording statistics) are
+    None where the run measured none (a model without calibration, a run without rule real_space or realism)."""
     from .model import prefill_of
 
     settings = training_state["settings"]
@@ -97,6 +98,7 @@ def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict
         "metrics": metrics,
         "coverage": coverage,
         "real_space": real_space,
+        "realism": realism,
     }
 
 
@@ -135,11 +137,15 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _coverage_lines(card.get("coverage")) + _real_space_lines(card.get("real_space"))
+    lines += _realism_lines(card.get("realism"))
+    measured = sorted((card.get("realism") or {}).get("measured", {}))
     lines += ["## Limits", "",
               f"Trained on {n}^3 patches with gap planes of {widths[0]}-{widths[-1]} px; other widths are outside "
               f"what it was trained for, and its windows fill gaps of at most {n - 8} px. Simulated particles are "
-              "FCC Au nanocrystals of 6-12 nm at the 111 reflection; measured patches come from one gold "
-              "reconstruction (CXIDB I182, via bcdi, CeCILL-B).", ""]
+              "FCC Au nanocrystals of 6-12 nm at the 111 reflection; measured patches come from "
+              + (f"the run's measured files ({', '.join(measured)}: " if measured else "")
+              + "the transform of one gold reconstruction (CXIDB I182, via bcdi, CeCILL-B)"
+              + (" and the raw SIXS Pt scan of `../shared/data` (MIT))." if "sixs" in measured else ")."), ""]
     return "\n".join(lines)
 
 
@@ -183,6 +189,15 @@ def _real_space_lines(table) -> list[str]:
             *lines, ""]
 
 
+def _realism_lines(realism) -> list[str]:
+    if not realism:
+        return ["## Realism of the training data", "", "Not measured in the run that trained this model.", ""]
+    from .realism import report_markdown
+
+    table = report_markdown(realism).split("\n", 2)[2]  # without its title
+    return ["## Realism of the training data (the run's realism report)", "", table.rstrip(), ""]
+
+
 def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: str = "config/pretrain.yaml") -> Path:
     """Copy a pretraining run's best model into the package and write its card beside it.
 
@@ -223,12 +238,17 @@ def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: 
         "test_patches": calibration["test_patches"], "calibration_patches": calibration["patches"],
         "calibrated_on": calibration["source"]}
     real_space_path = run / "results" / "evaluation" / model_name / "real_space.csv"
+    realism_path = run / "results" / "realism" / "statistics.json"
+    realism = None
+    if realism_path.is_file():
+        found = json.loads(realism_path.read_text())
+        realism = {key: found[key] for key in ("rows", "measured", "discriminator", "recordings")}
     card = model_card(model=portable, training_state=state,
                       dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
                       metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),
                       commit=_commit(Path(__file__).parent), file_name=destination.name, recipe_file=recipe_file,
                       coverage=coverage, real_space=read_real_space(real_space_path) if real_space_path.is_file()
-                      else None)
+                      else None, realism=realism)
     save_model(portable, destination)
     if calibration is not None:
         with io.atomic_path(destination.with_suffix(".calibration.json")) as tmp:

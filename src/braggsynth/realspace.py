@@ -306,6 +306,36 @@ def rank_agreement(table, gap_table, scores=("pcc", "amplitude_r")) -> dict:
     return found
 
 
+def simulated_predicts_measured(table) -> dict:
+    """How well the simulated patterns rank the versions (modes and fills) as each measured file does: per
+    measured case and gap (width, position), Spearman's correlation between the versions' (not ``gap-free``)
+    modulus PCC averaged
+    over the simulated cases of that gap and the measured case's own, averaged over its gaps; {measured case:
+    correlation}, NaN where fewer than 3 versions are shared (1: simulated validation ranks them as the
+    measured file does)."""
+    from scipy.stats import spearmanr
+
+    simulated, measured = {}, {}
+    for r in table:
+        if r["version"] == "gap-free":  # the reference of a simulated case: not a choice a user makes
+            continue
+        key = (r["gap_width_px"], r["position"])
+        if r["kind"] == "simulated":
+            simulated.setdefault(key, {}).setdefault(r["version"], []).append(r["modulus_pcc_mean"])
+        else:
+            measured.setdefault(r["pattern"], {}).setdefault(key, {})[r["version"]] = r["modulus_pcc_mean"]
+    found = {}
+    for name, gaps_of in measured.items():
+        correlations = []
+        for key, versions in gaps_of.items():
+            shared = [v for v in versions if v in simulated.get(key, {})]
+            if len(shared) >= 3:
+                correlations.append(spearmanr([np.mean(simulated[key][v]) for v in shared],
+                                              [versions[v] for v in shared]).statistic)
+        found[name] = float(np.nanmean(correlations)) if correlations else float("nan")
+    return found
+
+
 def verdicts(table, models) -> list[dict]:
     """Per case, the recommended mode (``auto: M``) against free pixels: modulus PCC of each, their
     difference and the larger of the two spreads of the starts."""
@@ -391,6 +421,11 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "modelled (`braggsynth phase --psf`, PyNX's `psf=True`).",
         "",
         *opening_table(table, floors, models),
+        "",
+        "Does simulated validation predict the measured files? Spearman correlation between the versions' "
+        "modulus PCC averaged over the simulated patterns and each measured file's, per gap, mean over the gaps "
+        "(1: the same ranking): " + (", ".join(f"{name} {_cell(value)}" for name, value in
+                                             simulated_predicts_measured(table).items()) or "no measured file") + ".",
         "",
         "## The recommended mode against free pixels",
         "",
