@@ -145,7 +145,10 @@ def test_dataset_splits_by_particle_and_carries_a_card(finished_run):
     # detector recordings are CXI files with their gap mask
     recording = io.read_detector_pattern(result(finished_run, "detector", "cube", "0000_00"))
     assert recording["mask"].any() and np.all(recording["gapped"][recording["mask"]] == 0)
-    assert np.array_equal(recording["gapped"][~recording["mask"]], recording["counts"][~recording["mask"]])
+    masked = recording["mask"] | recording["bad"]  # the gaps, bad pixels and aliens a preprocessing masks
+    assert recording["bad"].any() and not (recording["bad"] & recording["mask"]).any()
+    assert np.all(recording["gapped"][masked] == 0)
+    assert np.array_equal(recording["gapped"][~masked], recording["counts"][~masked])
 
 
 def test_training_and_evaluation_report(finished_run):
@@ -266,7 +269,7 @@ def test_measured_reconstruction_joins_as_experimental_patches(tmp_path, shared_
     config = copy.deepcopy(TINY)
     config["experimental"] = [{"name": "s11", "path": str(reference), "object": True, "object_grid": [96, 128, 128]}]
     workdir = copy_workflow(tmp_path, config)
-    snakemake(workdir, "results/measured/s11/patches.h5")
+    snakemake(workdir, "results/measured/s11/patches.h5", "results/realism/report.md")
     intensity, mask = io.read_measured(workdir / "results" / "measured" / "s11" / "intensity.h5")
     assert intensity.shape == (96, 128, 128) and mask is None
     info = io.read_shard_info(workdir / "results" / "measured" / "s11" / "patches.h5")
@@ -274,6 +277,13 @@ def test_measured_reconstruction_joins_as_experimental_patches(tmp_path, shared_
     # half of all patches are experimental: as many as the 5 particles x 2 patterns x 6 simulated ones
     with h5py.File(workdir / "results" / "measured" / "s11" / "patches.h5") as h5:
         assert h5["input"].shape == (60, 16, 16, 16)
+    # the realism report puts the 10 recordings beside the measured file, with the discriminator's accuracy
+    report = (workdir / "results" / "realism" / "report.md").read_text()
+    assert report.startswith("# Realism: 10 simulated recordings against 1 measured file(s)")
+    assert "| visibility_z |" in report and "balanced accuracy" in report
+    found = json.loads((workdir / "results" / "realism" / "statistics.json").read_text())
+    assert len(found["simulated"]) == 10 and set(found["measured"]) == {"s11"}
+    assert (workdir / "results" / "realism" / "statistics.png").stat().st_size > 10_000
 
 
 def test_missing_experimental_file_fails_before_any_job(tmp_path):
