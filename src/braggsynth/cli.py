@@ -409,7 +409,7 @@ def _mode_advice(args, scan, model, calibration) -> str:
     with scipy.fft.set_workers(os.cpu_count() or 1):
         choice = reconstruction.choose_mode(scan.intensity[window], scan.mask[window],
                                             reconstruction.model_fill(model, calibration, args.interval_level),
-                                            progress=True)
+                                            progress=True, free=scan.masked[window])
     return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}"
 
 
