@@ -279,7 +279,7 @@ def poisson_counts(expected, rng: np.random.Generator) -> np.ndarray:
     return rng.poisson(expected).astype(np.int32)
 
 
-#: Correlation length of :func:`smooth_background`, in units of the array's smallest side.
+#: Correlation length of :func:`smooth_background_field`, in units of the array's smallest side.
 SMOOTH_BACKGROUND_LENGTH = 1 / 8
 
 
@@ -321,12 +321,13 @@ ALIEN_MASK_PHOTONS = 1.0
 def draw_aliens(shape, rng: np.random.Generator, count_range=(0, 0), max_counts: float = 1.0,
                 min_distance_px: float = 16.0) -> tuple[Alien, ...]:
     """Draw a recording's aliens: their number uniform in ``count_range`` (inclusive); each centred at
-    least ``min_distance_px`` from the array's centre (where the peak is), sigma 1-3 px, peak photons
-    log-uniform between 0.01 and 1 times ``max_counts``."""
+    least ``min_distance_px`` from the array's centre (where the peak is; at most 0.8 of the distance to a
+    corner, for small arrays), sigma 1-3 px, peak photons log-uniform between 0.01 and 1 times ``max_counts``."""
     first, last = (int(v) for v in count_range)
     if not 0 <= first <= last:
         raise ValueError(f"aliens must be a range 0 <= low <= high, got {tuple(count_range)}")
     shape = np.asarray(shape, dtype=int)
+    min_distance_px = min(float(min_distance_px), 0.8 * float(np.linalg.norm(shape // 2)))
     aliens = []
     for _ in range(int(rng.integers(first, last, endpoint=True))):
         while True:
