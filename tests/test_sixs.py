@@ -14,7 +14,6 @@ import h5py
 import numpy as np
 import pytest
 
-from braggsynth import io
 from braggsynth.scans import read_scan
 
 SIXS = "S1398_pynx_norm_128_300_294_1_1_1.cxi"

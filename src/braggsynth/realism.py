@@ -31,7 +31,7 @@ Arrays are (z, y, x) = (rocking, detector rows, detector columns); counts in pho
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, uniform_filter
+from scipy.ndimage import gaussian_filter
 
 #: Side of the cube around the maximum that every statistic looks at, voxels.
 CROP_PX = 64
