@@ -334,7 +334,7 @@ def _finetuned(model, scan, model_name: str):
     from . import finetune
 
     original = model.get_weights()
-    result = finetune.finetune(model, scan.intensity, scan.mask)
+    result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked)
     scores = (f"held-back PCC {result.pcc_before:.4f} -> {result.pcc_after:.4f} on {result.held_back_windows} "
               f"windows ({result.train_windows} training windows, {result.steps} steps)")
     if result.pcc_after > result.pcc_before:
@@ -505,7 +505,7 @@ def finetune_command(args) -> int:
     model = _load(model_path, args.debug)
     from .model import save_model
 
-    result = finetune.finetune(model, scan.intensity, scan.mask, steps=args.steps,
+    result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked, steps=args.steps,
                                batch_size=args.batch_size, learning_rate=args.learning_rate, windows=args.windows,
                                held_back=args.held_back, seed=args.seed)
     save_model(result.model, args.output)
