@@ -21,25 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+from recipe import set_settings, validated_config
 
 
 def detector_settings(config_path: Path, changes) -> tuple[dict, int]:
     """The ``detector:`` settings of a config with the schema's defaults (as the workflow fills them), changed
     by ``KEY=VALUE`` entries; and the config's seed."""
-    from snakemake.utils import validate
-
-    config = yaml.safe_load(config_path.read_text())
-    validate(config, schema=str(SCHEMA))
-    settings = config["detector"]
-    for entry in changes:
-        key, _, value = entry.partition("=")
-        if key not in settings:
-            raise SystemExit(f"--set {entry}: no detector setting {key!r} (known: {', '.join(sorted(settings))})")
-        settings[key] = yaml.safe_load(value)
-    return settings, config["seed"]
+    config = validated_config(config_path)
+    set_settings(config["detector"], changes, "detector setting")
+    return config["detector"], config["seed"]
 
 
 def main() -> None:

@@ -20,19 +20,14 @@ import csv
 import os
 from pathlib import Path
 
-import yaml
+from recipe import set_settings, validated_config
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def run_settings(run: Path) -> tuple[dict, int]:
     """The keyword arguments of braggsynth.training.train that rule train gave this run, and its seed."""
-    from snakemake.utils import validate
-
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    validate(config, schema=str(SCHEMA))  # fills the schema's defaults, as the workflow does
+    config = validated_config(run / "config.yaml")  # the schema's defaults filled in, as the workflow does
     settings = {**config["model"], **config["train"]}
     if settings.pop("per_gap_width"):
         raise SystemExit(f"{run / 'config.yaml'}: train.per_gap_width is true; this script retrains model 'all' only")
@@ -53,11 +48,7 @@ def main() -> None:
 
     setup_logging()
     settings, seed = run_settings(args.run)
-    for entry in args.set:
-        key, _, value = entry.partition("=")
-        if key not in settings:
-            raise SystemExit(f"--set {entry}: no setting {key!r} (known: {', '.join(sorted(settings))})")
-        settings[key] = yaml.safe_load(value)
+    set_settings(settings, args.set)
     with open(args.run / "results" / "model" / "all" / "history.csv", newline="") as handle:
         settings["epochs"] = len(list(csv.DictReader(handle)))
     settings["time_limit_minutes"] = None

@@ -1,7 +1,7 @@
 """Can a classifier tell simulated patches from measured ones?  Its accuracy on held-back patches says.
 
 Patches are 32^3 crops of photon counts holding no masked voxel, drawn where
-there is signal (:func:`braggsynth.patches.sample_patch_corners`), as the
+there is signal (:func:`braggsynth.patches.corner_weights`), as the
 training set's are.  Each is described by :data:`FEATURES`, numbers of the kind
 a model of its log(I + 1) would see:
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .patches import corner_weights, sample_patch_corners
+from .patches import corner_weights, draw_corners
 
 #: Names of the features of :func:`patch_features`, in column order.
 FEATURES = ("log_max", "log_mean", "zero_share", "roughness", "high_frequency", "local_contrast", "dynamic_range")
@@ -60,8 +60,9 @@ def sample_features(intensity, rng: np.random.Generator, count: int, *, excluded
     """Features (count, len(FEATURES)) of ``count`` patches of ``intensity`` (z, y, x) holding no ``excluded``
     voxel, drawn as training patches are; fewer when fewer positions exist (none: an empty array)."""
     intensity = np.asarray(intensity, dtype=np.float64)
-    count = min(int(count), int(np.count_nonzero(corner_weights(intensity, size, excluded))))
-    corners = sample_patch_corners(intensity, rng, count, size, excluded) if count else np.empty((0, 3), int)
+    weights = corner_weights(intensity, size, excluded)
+    count = min(int(count), int(np.count_nonzero(weights)))
+    corners = draw_corners(weights, rng, count, size) if count else np.empty((0, 3), int)
     return np.array([patch_features(intensity[z:z + size, y:y + size, x:x + size]) for z, y, x in corners]
                     ).reshape(-1, len(FEATURES))
 

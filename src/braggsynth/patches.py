@@ -128,7 +128,13 @@ def sample_patch_corners(intensity, rng: np.random.Generator, count: int, patch_
     truth never become targets).  Corners are drawn without replacement with
     probability proportional to :func:`corner_weights`.
     """
-    weights = corner_weights(intensity, patch_size, excluded)
+    return draw_corners(corner_weights(intensity, patch_size, excluded), rng, count, patch_size)
+
+
+def draw_corners(weights, rng: np.random.Generator, count: int, patch_size: int = 32) -> np.ndarray:
+    """Draw ``count`` distinct corners (int, (count, 3), z y x) without replacement, with probability
+    proportional to ``weights`` (:func:`corner_weights` of patches of ``patch_size``); ValueError when fewer
+    than ``count`` weigh more than 0."""
     flat = weights.ravel()
     candidates = np.flatnonzero(flat > 0)
     if len(candidates) < count:

@@ -49,7 +49,8 @@ DEFAULT_SEQUENCE = "3*(20*ER+180*HIO)+20*ER"
 #: Shrink-wrap trigger step of the default recipe (iterations).
 DEFAULT_SHRINK_WRAP_EVERY = 1
 #: Partial coherence (``psf=True``): the point spread's starting Gaussian sigma (pixels, every axis), the
-#: iterations between two Richardson-Lucy updates, and its extent (pixels from its centre, per axis).
+#: iterations between two steps of its fit, its extent (pixels from its centre, per axis), its largest sigma
+#: and the step of the fit (pixels).
 PSF_START_SIGMA_PX = 0.5
 PSF_EVERY = 20
 PSF_RADIUS_PX = 5
@@ -128,11 +129,11 @@ def _rec_class():
     class BoundedRec(cohere.Rec):
         """cohere's Rec whose modulus step clips each amplitude to [lower, upper], started from ``start``."""
 
-        def __init__(self, params, data_file, lower, upper, start, library, psf=None):
+        def __init__(self, params, data_file, lower, upper, start, library, psf_start=None):
             super().__init__(params, data_file, library, debug=True)
             self._lower, self._upper, self._start, self._library = lower, upper, start, library
-            self.psf = psf  # the point spread, numpy, in cohere's (unshifted) layout, or None
-            self.iteration = 0
+            self._psf_start = psf_start  # the iteration the point spread's fit starts at; None: no point spread
+            self.point_spread = None
 
         def init_dev(self, device_id):
             status = super().init_dev(device_id)
@@ -140,6 +141,9 @@ def _rec_class():
             self.lower = lib.from_numpy(np.fft.fftshift(self._lower).astype(np.float32), device=self.dev)
             self.upper = lib.from_numpy(np.fft.fftshift(self._upper).astype(np.float32), device=self.dev)
             self.pinned = np.fft.fftshift(self._lower == self._upper)
+            if self._psf_start is not None:
+                self.point_spread = _PointSpread(np.fft.fftshift(self._lower.astype(np.float64) ** 2), self.pinned,
+                                                 self._psf_start)
             return status
 
         def init_iter_loop(self, dir=None, gen=None):
@@ -155,13 +159,10 @@ def _rec_class():
         def modulus(self):
             lib = cohere.devlib
             amplitude = lib.absolute(self.rs_amplitudes)
-            if self.psf is not None:
+            if self.point_spread is not None:
                 coherent = lib.to_numpy(amplitude).astype(np.float64) ** 2
-                if self.iteration >= self.psf_start and (self.iteration - self.psf_start) % PSF_EVERY == 0:
-                    self.psf_sigma = _fit_spread(self.psf_sigma, coherent, self.data_numpy, self.pinned)
-                    self.psf = _gaussian_psf(coherent.shape, self.psf_sigma)
-                self.iteration += 1
-                spread = lib.from_numpy(np.sqrt(_convolve(coherent, self.psf)).astype(np.float32), device=self.dev)
+                spread = lib.from_numpy(np.sqrt(self.point_spread.spread(coherent)).astype(np.float32),
+                                        device=self.dev)
                 target = self._clipped(spread)
                 self.errs.append(float(get_norm(spread - target) / get_norm(target)) ** 0.5)
                 self.rs_amplitudes *= self.get_ratio(target, spread)
@@ -182,33 +183,62 @@ def _rec_class():
     return BoundedRec
 
 
-def _convolve(values, psf) -> np.ndarray:
-    """Periodic convolution of two arrays of one shape in cohere's layout (the kernel's centre at index 0)."""
-    from scipy import fft
+class _PointSpread:
+    """The Gaussian point spread of ``psf=True`` and its fit (module docstring), in cohere's layout.
 
-    return np.maximum(fft.irfftn(fft.rfftn(values) * fft.rfftn(psf), s=values.shape), 0.0)
+    ``data`` is the measured intensity, ``measured`` the pixels it holds; the fit starts at iteration
+    ``start``.  ``kernel`` is the point spread (sum 1), ``sigma`` its widths (pixels, per axis).
+    """
 
+    def __init__(self, data, measured, start: int):
+        self.shape, self.measured, self.start = data.shape, measured, int(start)
+        self.amplitudes = np.sqrt(data[measured])
+        self.iteration = 0
+        self._set(np.full(3, PSF_START_SIGMA_PX))
 
-def _fit_spread(sigma, coherent, data, measured) -> np.ndarray:
-    """One pass of the point spread's fit (module docstring): along each axis in turn, the sigma among
-    sigma - :data:`PSF_STEP_PX`, sigma, sigma + step (within 0 and :data:`PSF_MAX_SIGMA_PX`) whose spread
-    |F|^2 * p best matches the measured amplitudes (least squares of sqrt(I) over the measured pixels)."""
-    sigma = np.array(sigma, dtype=np.float64)
-    amplitudes = np.sqrt(data[measured])
+    def _set(self, sigma) -> None:
+        from scipy import fft
 
-    def misfit(trial):
-        return float(np.sum((np.sqrt(_convolve(coherent, _gaussian_psf(coherent.shape, trial))[measured])
-                             - amplitudes) ** 2))
+        self.sigma = sigma
+        self.kernel = _gaussian_psf(self.shape, sigma)
+        self._spectrum = fft.rfftn(self.kernel)
 
-    best = misfit(sigma)
-    for axis in range(3):
-        for step in (-PSF_STEP_PX, PSF_STEP_PX):
-            trial = sigma.copy()
-            trial[axis] = min(max(trial[axis] + step, 0.0), PSF_MAX_SIGMA_PX)
-            if trial[axis] != sigma[axis] and (found := misfit(trial)) < best:
-                sigma, best = trial, found
-                break
-    return sigma
+    def _spread(self, transform, spectrum) -> np.ndarray:
+        from scipy import fft
+
+        return np.maximum(fft.irfftn(transform * spectrum, s=self.shape), 0.0)
+
+    def spread(self, coherent) -> np.ndarray:
+        """|F|^2 (``coherent``) convolved by the point spread (periodic), after a step of its fit when one is due."""
+        from scipy import fft
+
+        transform = fft.rfftn(coherent)
+        if self.iteration >= self.start and (self.iteration - self.start) % PSF_EVERY == 0:
+            self._fit(transform)
+        self.iteration += 1
+        return self._spread(transform, self._spectrum)
+
+    def _fit(self, transform) -> None:
+        """One pass of the fit: along each axis in turn, the sigma among sigma - :data:`PSF_STEP_PX`, sigma,
+        sigma + step (within 0 and :data:`PSF_MAX_SIGMA_PX`) whose spread best matches the measured amplitudes
+        (least squares of sqrt(I) over the measured pixels)."""
+        from scipy import fft
+
+        def misfit(trial, spectrum=None):
+            spectrum = fft.rfftn(_gaussian_psf(self.shape, trial)) if spectrum is None else spectrum
+            spread = self._spread(transform, spectrum)
+            return float(np.sum((np.sqrt(spread[self.measured]) - self.amplitudes) ** 2))
+
+        sigma = np.array(self.sigma, dtype=np.float64)
+        best = misfit(sigma, self._spectrum)
+        for axis in range(3):
+            for step in (-PSF_STEP_PX, PSF_STEP_PX):
+                trial = sigma.copy()
+                trial[axis] = min(max(trial[axis] + step, 0.0), PSF_MAX_SIGMA_PX)
+                if trial[axis] != sigma[axis] and (found := misfit(trial)) < best:
+                    sigma, best = trial, found
+                    break
+        self._set(sigma)
 
 
 def _gaussian_psf(shape, sigma) -> np.ndarray:
@@ -274,11 +304,8 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
     with tempfile.TemporaryDirectory(prefix="braggsynth-phasing-") as folder:
         data_file = str(Path(folder) / "data.npy")
         np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
-        spread = _gaussian_psf(intensity.shape, PSF_START_SIGMA_PX) if psf else None
-        rec = _rec_class()(params, data_file, lower, upper, start, library, spread)
-        rec.psf_start = iterations(sequence) // 4
-        rec.psf_sigma = np.full(3, PSF_START_SIGMA_PX)
-        rec.data_numpy = np.fft.fftshift(lower.astype(np.float64) ** 2)  # the measured intensities, cohere's layout
+        rec = _rec_class()(params, data_file, lower, upper, start, library,
+                           iterations(sequence) // 4 if psf else None)
         try:
             with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
                 failed = rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0
@@ -291,7 +318,7 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
 
     obj = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_image()))
     support = np.fft.ifftshift(cohere.devlib.to_numpy(rec.get_support())).astype(bool)
-    fitted = None if rec.psf is None else np.fft.fftshift(rec.psf)
+    fitted = None if rec.point_spread is None else np.fft.fftshift(rec.point_spread.kernel)
     return Reconstruction(obj, support, np.asarray(rec.errs, dtype=np.float64), fitted)
 
 

@@ -46,11 +46,14 @@ BAND = (10.0, 90.0)
 
 
 def crop_around_maximum(intensity, mask=None, size: int = CROP_PX):
-    """The ``size``^3 cube around the brightest measured voxel: (crop, crop mask, corner (z, y, x)).
+    """The ``size``^3 cube around the brightest measured voxel: (crop, crop mask).
 
-    The cube is moved inside the array where the maximum is within ``size // 2`` of an edge; an axis
-    shorter than ``size`` is taken whole.  ``mask`` (bool, True where not measured) is all False when None.
+    The cube is :func:`braggsynth.evaluate.peak_window` around that voxel: moved inside the array where the
+    maximum is within ``size // 2`` of an edge, an axis shorter than ``size`` taken whole.  ``mask`` (bool,
+    True where not measured) is all False when None.
     """
+    from .evaluate import peak_window
+
     intensity = np.asarray(intensity, dtype=np.float64)
     mask = np.zeros(intensity.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
     if intensity.ndim != 3 or mask.shape != intensity.shape:
@@ -59,9 +62,8 @@ def crop_around_maximum(intensity, mask=None, size: int = CROP_PX):
     if mask.all():
         raise ValueError("every voxel is masked: no statistic to measure")
     centre = np.unravel_index(int(np.argmax(np.where(mask, -np.inf, intensity))), intensity.shape)
-    corner = tuple(int(min(max(c - size // 2, 0), max(n - size, 0))) for c, n in zip(centre, intensity.shape))
-    where = tuple(slice(c, c + size) for c in corner)
-    return intensity[where], mask[where], corner
+    where = peak_window(intensity, size, centre)
+    return intensity[where], mask[where]
 
 
 def _first_fringe(profile: np.ndarray) -> float:
@@ -156,7 +158,7 @@ def pattern_statistics(intensity, mask=None) -> dict:
     mask : bool (z, y, x), True where a voxel is not measured (left out), or None.
     """
     full_shape = np.shape(intensity)
-    crop, crop_mask, _ = crop_around_maximum(intensity, mask)
+    crop, crop_mask = crop_around_maximum(intensity, mask)
     measured = np.where(crop_mask, 0.0, crop)
     centre = np.unravel_index(int(np.argmax(np.where(crop_mask, -np.inf, crop))), crop.shape)
     r = _radii(crop.shape, centre)

@@ -1,0 +1,31 @@
+"""A run's config as the workflow reads it, and the settings a benchmark's ``--set KEY=VALUE`` changes.
+
+Imported by the benchmarks run as scripts (``python benchmarks/NAME.py``, whose folder is on the path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validated_config(path) -> dict:
+    """The YAML config at ``path`` with the schema's defaults filled in, as the workflow fills them."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, schema=str(SCHEMA))
+    return config
+
+
+def set_settings(settings: dict, entries, what: str = "setting") -> None:
+    """Change ``settings`` in place by ``KEY=VALUE`` entries (YAML values); a key it lacks stops the script,
+    naming ``what`` it is and the known keys."""
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        if key not in settings:
+            raise SystemExit(f"--set {entry}: no {what} {key!r} (known: {', '.join(sorted(settings))})")
+        settings[key] = yaml.safe_load(value)
