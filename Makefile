@@ -50,7 +50,7 @@ pretrain: setup
 		results/evaluation/all/real_space.md
 
 ship:
-	$(BIN)/python -m braggsynth.modelcard runs/pretrain
+	$(BIN)/python -m braggsynth.report.modelcard runs/pretrain
 
 # The wide-gap model (64^3 windows, EIGER's 38-41 px module gaps): same simulation as `pretrain`, whose
 # relaxed particles it links (hard links; files are only ever replaced whole) when that run has them and the
@@ -70,7 +70,7 @@ pretrain-wide: setup
 		results/dataset/card.md results/evaluation/all/report.md
 
 ship-wide:
-	$(BIN)/python -m braggsynth.modelcard runs/pretrain-wide --to src/braggsynth/models/inpainting_wide.keras \
+	$(BIN)/python -m braggsynth.report.modelcard runs/pretrain-wide --to src/braggsynth/models/inpainting_wide.keras \
 		--recipe config/pretrain_wide.yaml
 
 bench: setup

@@ -2,12 +2,12 @@
 
 Shards of 32^3 patches are generated first (timed apart): a few distinct
 template shards are cut from simulated detector counts of a sinc^2 peak
-(:func:`braggsynth.patches.make_patches`, gzip 1 as the workflow writes them),
+(:func:`braggsynth.data.patches.make_patches`, gzip 1 as the workflow writes them),
 then copied to size / ``--patches-per-shard`` shard files (default 100
 patches each, so 1e4 patches are 100 shards and 1e5 are 1000) with their own source ids
 (copying the file and rewriting its attributes; the patch values of copies
 repeat, which does not change the work of assembly).  Each size is then
-assembled by :func:`braggsynth.dataset.assemble` in a fresh process per mode,
+assembled by :func:`braggsynth.data.dataset.assemble` in a fresh process per mode,
 which reports its own wall time and high-water RSS (VmHWM): ``bytes`` moves
 the compressed chunks as stored (the default), ``decoded`` reads, decodes,
 re-encodes and writes every patch through dask; the ratio of the two is
@@ -50,7 +50,8 @@ DISK_PER_PATCH = 2 * 57 * 1024
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from braggsynth import dataset
+from braggsynth.data import dataset
+
 
 def status_mib(field):
     with open("/proc/self/status") as status:
@@ -70,7 +71,10 @@ print(json.dumps({"seconds": seconds, "counts": counts, "rss_after_import_mib": 
 
 def make_templates(folder: Path, per_shard: list[int], seed: int = 0) -> dict:
     """TEMPLATES shards per shard size, each cut from its own simulated pattern."""
-    from braggsynth import detector, io, patches
+    from braggsynth.simulate import detector
+
+    from braggsynth import io
+    from braggsynth.data import patches
 
     z, y, x = np.mgrid[-64:64, -64:64, -64:64]
     intensity = (np.sinc(z / 8.0) * np.sinc(y / 9.0) * np.sinc(x / 7.0)) ** 2

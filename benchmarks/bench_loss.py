@@ -1,10 +1,10 @@
 """The loss that serves phasing (issue 17, item 2): the shipped model trained on, for the same epochs, with the
 gap MSE in normalised log space alone and with the amplitude term of
-:class:`braggsynth.training.GapAmplitudeLoss`, scored on the validation split (never the test split) in both
+:class:`braggsynth.learn.training.GapAmplitudeLoss`, scored on the validation split (never the test split) in both
 spaces, with the shipped model as it is and the best baseline in the same run.
 
 Scores over the gap voxels: PCC in normalised log(I + 1); the amplitude R-factor sum |sqrt(I_fill) -
-sqrt(I_true)| / sum sqrt(I_true) in counts (:func:`braggsynth.metrics.amplitude_r_factor`) over the whole gap
+sqrt(I_true)| / sum sqrt(I_true) in counts (:func:`braggsynth.score.metrics.amplitude_r_factor`) over the whole gap
 and over its brightest tenth (where a forced fill wrecks a reconstruction), against counts and expected counts.
 
 Usage (a dataset whose splits hold ``bounds``, e.g. the default run's after ``make``; about 10 minutes)::
@@ -31,7 +31,9 @@ from tqdm import tqdm
 
 def scores(fills, truths, masks, bounds) -> dict:
     """Per patch: log-space PCC and amplitude R-factors (whole gap, brightest tenth) in counts."""
-    from braggsynth import metrics, patches
+    from braggsynth.score import metrics
+
+    from braggsynth.data import patches
 
     pcc = metrics.gap_metrics(fills, truths, masks)["pcc"]
     whole, bright = [], []
@@ -57,7 +59,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=128, help="patches scored at a time (memory)")
     args = parser.parse_args()
 
-    from braggsynth import baselines, model, training  # before keras: braggsynth.model turns on oneDNN
+    from braggsynth.score import baselines  # before keras: braggsynth.learn.model turns on oneDNN
+    from braggsynth.learn import model, training
 
     import keras
 

@@ -1,7 +1,7 @@
 """Validate the automatic choice of the gap mode where the answer is known: simulated patterns (a run's
 validation split, never its test split) phased with the gap free, forced to the shipped model's fill and
 inside its calibrated interval, scored against their true objects; beside them the mode
-:func:`braggsynth.reconstruction.choose_mode` picks from the scan alone, for each number of hidden columns.
+:func:`braggsynth.phase.reconstruction.choose_mode` picks from the scan alone, for each number of hidden columns.
 
 For each pattern, gap width and position it prints the real-space modulus PCC of each mode (mean of
 ``--starts`` starts), what each choice picked and where that leaves it against free pixels; then, per
@@ -35,8 +35,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    from braggsynth import io, model, phasing, realspace, reconstruction, uncertainty
+    from braggsynth import io
+
+    from braggsynth.learn import model, uncertainty
+    from braggsynth.phase import phasing, reconstruction
+    from braggsynth.report import realspace
     from braggsynth.models import SHIPPED_MODEL
+
 
     fill_function = reconstruction.model_fill(
         model.load_model(SHIPPED_MODEL), uncertainty.read_calibration(SHIPPED_MODEL.with_suffix(".calibration.json")))

@@ -53,10 +53,14 @@ def measure(batch_size: int, steps: int, base_filters: int | None, precision: st
     """Run in a child process whose KERAS_BACKEND is set: the numbers of one backend and precision."""
     import numpy as np
 
-    from braggsynth import model as gapmodel
-    from braggsynth import training
-    from braggsynth.detector import gap_planes
+    from braggsynth.learn import model as gapmodel
+
+    from braggsynth.learn import training
+
+    from braggsynth.simulate.detector import gap_planes
+
     from braggsynth.inpaint import gap_windows, inpaint
+
 
     import keras
 

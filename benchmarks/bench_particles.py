@@ -46,10 +46,12 @@ from importlib import metadata
 from pathlib import Path
 
 try:
-    from braggsynth import relax, shapes
+    from braggsynth.simulate import relax, shapes
+
 except ImportError:  # not installed: use the source tree next to this script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from braggsynth import relax, shapes
+    from braggsynth.simulate import relax, shapes
+
 
 SPEC = shapes.AU_WULFF
 RELAX_SETTINGS = dict(energy_tolerance=1e-10, force_tolerance=1e-4, max_iterations=5000, max_evaluations=50000)

@@ -21,7 +21,9 @@ import time
 import numpy as np
 import scipy.fft
 
-from braggsynth import phasing, realspace, reconstruction
+from braggsynth.phase import phasing, reconstruction
+
+from braggsynth.report import realspace
 
 
 def scan(size: int):

@@ -27,8 +27,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    from braggsynth import io, realspace
-    from braggsynth.coherence import spread_widths
+    from braggsynth import io
+
+    from braggsynth.report import realspace
+    from braggsynth.simulate.coherence import spread_widths
+
 
     print("| file | psf | floor (PCC of the other starts) | final errors | fitted RMS widths (px) | s |")
     print("|---|---|---|---|---|---:|")

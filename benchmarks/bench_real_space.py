@@ -1,7 +1,7 @@
 """The real-space study of issue 16: every gap mode with the shipped models, at the widths and positions a
 beamline meets, on held-out simulated patterns of a finished run and on measured files.
 
-It runs :func:`braggsynth.realspace.real_space_check` (the rule ``real_space``'s engine) with the shipped
+It runs :func:`braggsynth.report.realspace.real_space_check` (the rule ``real_space``'s engine) with the shipped
 models only (the 32^3 one for gaps up to 24 px, the wide 64^3 one beyond, each with its calibrated
 intervals), every baseline but ``zero`` (which is the ``zero`` mode) forced, on a ``--crop``^3 cube, and writes the report and the table. A run
 of the default config provides the patterns (its test split, never trained on) and the measured file.
@@ -43,8 +43,14 @@ def main() -> None:
                              "at LEVEL (0.68 or 0.95; default 0.68)")
     args = parser.parse_args()
 
-    from braggsynth import baselines, io, model, phasing, realspace, reconstruction, uncertainty
+    from braggsynth.score import baselines
+
+    from braggsynth import io
+    from braggsynth.learn import model, uncertainty
+    from braggsynth.phase import phasing, reconstruction
+    from braggsynth.report import realspace
     from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_PATCH_SIZE, SHIPPED_WIDE_MODEL
+
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

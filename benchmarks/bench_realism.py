@@ -4,7 +4,7 @@ Issue 26: how far a pretraining's recordings are from measured scans, and how fa
 peak of ``RUN/results/peaks`` (or the first ``--patterns``) is recorded with the ``detector:`` settings of
 ``--config`` (default ``RUN/config.yaml``; schema defaults filled in, ``--set KEY=VALUE`` changes one), exactly
 as rule pattern_shard records it (same seeds), then put beside the run's measured files
-(``RUN/results/measured/*/intensity.h5``) by :func:`braggsynth.realism.assess`. Prints the table and the
+(``RUN/results/measured/*/intensity.h5``) by :func:`braggsynth.report.realism.assess`. Prints the table and the
 discriminator's balanced accuracy; ``--out`` keeps the Markdown, the JSON and the figure. Usage (today's
 recipe against the one before, on the same peaks)::
 
@@ -43,8 +43,12 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from braggsynth import figures, io, realism, shards
+    from braggsynth import figures, io
+
+    from braggsynth.report import realism
+    from braggsynth.data import shards
     from braggsynth.cli import setup_logging
+
 
     setup_logging()
     settings, seed = detector_settings(args.config or args.run / "config.yaml", args.set)

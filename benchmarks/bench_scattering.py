@@ -78,7 +78,8 @@ def _sample_indices(rng, shape, count):
 
 def measure(target_atoms: float, options: dict) -> list[dict]:
     """Benchmark one particle size with every requested backend (runs in a fresh process)."""
-    from braggsynth import scattering, shapes
+    from braggsynth.simulate import scattering, shapes
+
 
     if options["threads"]:
         import numba
@@ -208,7 +209,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from braggsynth import scattering
+    from braggsynth.simulate import scattering
+
 
     backends = args.backends or [b for b in ("finufft", "cufinufft") if b in scattering.available_backends()]
     sizes = list(args.sizes) + ([1e7] if args.large and 1e7 not in args.sizes else [])

@@ -6,7 +6,7 @@ process:
 - the oneDNN primitives of a bfloat16 step by kind (``ONEDNN_VERBOSE=profile_exec``): forward, backward-data
   and backward-weights convolutions (their kernels: AMX or not), reorders, pooling; against the step's wall time;
 - patches/s of ``fit`` on a dataset's training split with the batches loaded between steps or by
-  :data:`braggsynth.training.LOADER_THREADS` threads beside the network (the input pipeline's share).
+  :data:`braggsynth.learn.training.LOADER_THREADS` threads beside the network (the input pipeline's share).
 
 Usage (after ``make``; about 5 minutes on 2 cores)::
 
@@ -29,8 +29,10 @@ import sys
 NETWORK = """
 import json, os, sys, time
 import numpy as np, keras
-from braggsynth import model as m
-from braggsynth.training import GapMSE, PRECISIONS
+from braggsynth.learn import model as m
+
+from braggsynth.learn.training import GapMSE, PRECISIONS
+
 precision, batch, base_filters, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 keras.mixed_precision.set_global_policy(PRECISIONS[precision])
 keras.utils.set_random_seed(0)
@@ -57,8 +59,10 @@ print(json.dumps({"step_s": step, "train": batch / step, "infer": 5 * batch / (t
 PIPELINE = """
 import json, sys, time
 import keras
-from braggsynth import model as m
-from braggsynth.training import GapMSE, PRECISIONS, PatchBatches
+from braggsynth.learn import model as m
+
+from braggsynth.learn.training import GapMSE, PRECISIONS, PatchBatches
+
 keras.mixed_precision.set_global_policy(PRECISIONS["bfloat16"])
 keras.utils.set_random_seed(0)
 net = m.build_model()
@@ -125,7 +129,8 @@ def main() -> None:
     for (kind, propagation, kernel), ms in times.most_common(10):
         print(f"| {kind} | {propagation} | {kernel} | {ms:.1f} |")
     if args.dataset:
-        from braggsynth.training import LOADER_THREADS
+        from braggsynth.learn.training import LOADER_THREADS
+
 
         print("\n| batches loaded | fit patches/s, runs alternated |\n|---|---|")
         found = {workers: [] for workers in sorted({1, LOADER_THREADS})}

@@ -1,5 +1,5 @@
 """Test-time augmentation (issue 17, item 4): the shipped model alone, averaged over the 8 flips, and over all
-16 symmetries (flips and the y-x swap, :class:`braggsynth.model.Symmetrised`), against every baseline in the
+16 symmetries (flips and the y-x swap, :class:`braggsynth.learn.model.Symmetrised`), against every baseline in the
 same run, with the cost.
 
 Scored, gap voxels only, normalised log(I + 1) PCC (and MAE):
@@ -7,7 +7,7 @@ Scored, gap voxels only, normalised log(I + 1) PCC (and MAE):
 - the validation split of a patch dataset (the decision to keep it is taken here) and its test split (the
   report), against counts and expected counts;
 - a measured file, artificial gap planes of 3, 6, 9 and 12 px through its maximum and 6 px beside it in both
-  orientations, inpainted whole (:func:`braggsynth.evaluate.measured_volumes`; the scored half only).
+  orientations, inpainted whole (:func:`braggsynth.report.evaluate.measured_volumes`; the scored half only).
 
 Usage (after ``make``, on its never-trained-on default dataset and measured file; about 15 minutes on 2 cores)::
 
@@ -42,8 +42,12 @@ def main() -> None:
     parser.add_argument("--out", help="also write the tables to this markdown file")
     args = parser.parse_args()
 
-    from braggsynth import evaluate, io, model
-    from braggsynth.baselines import BASELINES
+    from braggsynth.report import evaluate
+
+    from braggsynth import io
+    from braggsynth.learn import model
+    from braggsynth.score.baselines import BASELINES
+
 
     shipped = model.load_model(args.model)
     models = {"model": shipped, "model, 8 flips": model.Symmetrised(shipped, 8),

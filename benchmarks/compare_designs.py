@@ -3,14 +3,14 @@
 Each design (the prefill the network starts from, what it learns in the gap:
 photon counts or the simulation's expected counts; or its capacity: width,
 depth and batch size, issue 17 item 5) is trained from scratch for the same
-number of minutes on the same dataset with :func:`braggsynth.training.train`,
+number of minutes on the same dataset with :func:`braggsynth.learn.training.train`,
 then all are scored in one run beside every baseline:
 
 - on the validation split (never the test split: choosing a design is tuning),
   against counts and against expected counts;
 - on each measured file given, with artificial gap planes through its peak,
   scored on the half of the rocking axis that training *used*
-  (:func:`braggsynth.measured.fit_region`, read by flipping the file along z),
+  (:func:`braggsynth.data.measured.fit_region`, read by flipping the file along z),
   so the held-out half stays unseen by every choice.
 
 Usage::
@@ -37,7 +37,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-# name -> arguments of braggsynth.training.train (the others: the shipped model's)
+# name -> arguments of braggsynth.learn.training.train (the others: the shipped model's)
 PREFILL_DESIGNS = {
     "zero-filled input, counts": {"prefill": "zero", "target": "counts"},
     "linear prefill, counts": {"prefill": "linear", "target": "counts"},
@@ -67,8 +67,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from braggsynth import evaluate, io, model, training
+    from braggsynth.report import evaluate
+
+    from braggsynth import io
+    from braggsynth.learn import model, training
     from braggsynth.cli import setup_logging
+
 
     setup_logging()
     output = Path(args.output)

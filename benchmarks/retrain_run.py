@@ -26,7 +26,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def run_settings(run: Path) -> tuple[dict, int]:
-    """The keyword arguments of braggsynth.training.train that rule train gave this run, and its seed."""
+    """The keyword arguments of braggsynth.learn.training.train that rule train gave this run, and its seed."""
     config = validated_config(run / "config.yaml")  # the schema's defaults filled in, as the workflow does
     settings = {**config["model"], **config["train"]}
     if settings.pop("per_gap_width"):
@@ -43,8 +43,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="settings changed (YAML values)")
     args = parser.parse_args()
 
-    from braggsynth import training
+    from braggsynth.learn import training
+
     from braggsynth.cli import setup_logging
+
 
     setup_logging()
     settings, seed = run_settings(args.run)

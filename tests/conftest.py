@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from braggsynth import shapes
+from braggsynth.simulate import shapes
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from braggsynth.detector import ORIENTATIONS
-from braggsynth.patches import gap_through_centre, normalise, scale
+from braggsynth.simulate.detector import ORIENTATIONS
+
+from braggsynth.data.patches import gap_through_centre, normalise, scale
+
 
 SPLITS = ("train", "validation", "test")
 

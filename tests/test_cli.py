@@ -13,8 +13,13 @@ import pytest
 import tifffile
 from synthetic_patches import fringe_volume
 
-from braggsynth import detector, io, metrics, patches
+from braggsynth.simulate import detector
+
+from braggsynth import io
+from braggsynth.score import metrics
+from braggsynth.data import patches
 from braggsynth.cli import main
+
 
 BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
 
@@ -24,7 +29,8 @@ def tiny_model_path(tmp_path_factory) -> str:
     """An untrained residual model saved to disk: it returns its prefill, enough to test the plumbing."""
     import keras
 
-    from braggsynth.model import build_model, save_model
+    from braggsynth.learn.model import build_model, save_model
+
 
     keras.utils.set_random_seed(0)
     return str(save_model(build_model(base_filters=4, depth=2), tmp_path_factory.mktemp("model") / "tiny.keras"))
@@ -214,7 +220,9 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsys):
     """``braggsynth finetune SCAN OUT.keras`` from the shipped model, then ``inpaint --model OUT.keras``."""
     from braggsynth.inpaint import inpaint
-    from braggsynth.model import load_model
+
+    from braggsynth.learn.model import load_model
+
 
     rng = np.random.default_rng(5)
     truth = rng.poisson(fringe_volume((64, 96, 96), rng, max_counts=1e5)).astype(np.float32)
@@ -237,7 +245,8 @@ def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsy
 
 def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
     """Poisson counts (photons) of the 111 Bragg peak of an unrelaxed 9 nm Au octahedron, oversampling 3."""
-    from braggsynth import scattering, shapes
+    from braggsynth.simulate import scattering, shapes
+
 
     rng = np.random.default_rng(seed)
     atoms = shapes.build_particle({"kind": "octahedron", "element": "Au"}, size_nm=9.0)
@@ -249,8 +258,10 @@ def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
 
 def test_an_eiger_scan_with_a_38_px_gap_is_filled_by_the_wide_model_above_biharmonic(tmp_path, capsys):
     """EIGER-like: uint32 counts of a simulated peak, a 38 px band of module-gap rows holding 2^32 - 1, no mask."""
-    from braggsynth.baselines import biharmonic_fill
+    from braggsynth.score.baselines import biharmonic_fill
+
     from braggsynth.models import SHIPPED_WIDE_MODEL
+
 
     if not SHIPPED_WIDE_MODEL.is_file():
         pytest.fail(f"the package ships no wide-gap model at {SHIPPED_WIDE_MODEL}")
@@ -317,7 +328,8 @@ def test_phase_auto_chooses_between_the_modes_and_says_why(tmp_path, tiny_model_
 
 
 def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
-    from braggsynth import uncertainty
+    from braggsynth.learn import uncertainty
+
 
     rng = np.random.default_rng(0)
     fills = rng.random((8, 32, 32, 32)).astype(np.float32)
@@ -395,7 +407,8 @@ def tiny_model_with_correction(folder, bias: float) -> str:
     """The tiny residual model with its correction shifted by ``bias`` (normalised log units) everywhere."""
     import keras
 
-    from braggsynth.model import build_model, save_model
+    from braggsynth.learn.model import build_model, save_model
+
 
     keras.utils.set_random_seed(0)
     model = build_model(base_filters=4, depth=2)

@@ -14,7 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
-from braggsynth.scans import read_scan
+from braggsynth.data.scans import read_scan
+
 
 SIXS = "S1398_pynx_norm_128_300_294_1_1_1.cxi"
 BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")

@@ -10,8 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from braggsynth import io, shards
-from braggsynth.baselines import BASELINES
+from braggsynth import io
+
+from braggsynth.data import shards
+from braggsynth.score.baselines import BASELINES
+
 from conftest import copy_workflow, jobs_in, scheduled_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow

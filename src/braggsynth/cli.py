@@ -84,7 +84,8 @@ def _positive_float(text: str) -> float:
 
 def _command_parser(prog: str, description: str, output_help: str) -> OneLineParser:
     """A command's parser with the arguments every command takes: the scan, its gaps, the model, the output."""
-    from .detector import PRESETS
+    from braggsynth.simulate.detector import PRESETS
+
 
     parser = OneLineParser(prog=prog, description=description)
     with_layout = sorted(name for name, preset in PRESETS.items() if preset.frame_px is not None)
@@ -138,7 +139,8 @@ def inpaint_parser() -> argparse.ArgumentParser:
 
 
 def _interval_arguments(parser) -> None:
-    from .uncertainty import LEVELS
+    from braggsynth.learn.uncertainty import LEVELS
+
 
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the model's fill over the 16 flips and y-x swaps "
@@ -151,8 +153,10 @@ def _interval_arguments(parser) -> None:
 
 
 def phase_parser() -> argparse.ArgumentParser:
-    from .phasing import DEFAULT_SEQUENCE
-    from .reconstruction import CANDIDATES, HOLDOUT_PX, MODES
+    from braggsynth.phase.phasing import DEFAULT_SEQUENCE
+
+    from braggsynth.phase.reconstruction import CANDIDATES, HOLDOUT_PX, MODES
+
 
     parser = _command_parser(
         "braggsynth phase",
@@ -190,7 +194,8 @@ def phase_parser() -> argparse.ArgumentParser:
 
 
 def finetune_parser() -> argparse.ArgumentParser:
-    from . import finetune
+    from braggsynth.learn import finetune
+
 
     parser = _command_parser(
         "braggsynth finetune",
@@ -219,7 +224,8 @@ def _check_arguments(parser, args) -> None:
     if args.model is not None:
         _check_model_file(args.model)
     if getattr(args, "sequence", None) is not None:
-        from .phasing import iterations
+        from braggsynth.phase.phasing import iterations
+
 
         iterations(args.sequence)
         if args.library != "np":
@@ -236,7 +242,8 @@ def _check_arguments(parser, args) -> None:
 
 def _check_model_file(path) -> int:
     """The window side of a model file, after checking (without loading it) that it is a braggsynth model."""
-    from .models import window_of
+    from braggsynth.models import window_of
+
 
     path = Path(path)
     if not path.is_file():
@@ -245,8 +252,10 @@ def _check_model_file(path) -> int:
 
 
 def _check_output(output, scan, suffixes, what: str) -> None:
-    from .io import remove_stale_partials
-    from .scans import same_file
+    from braggsynth.io import remove_stale_partials
+
+    from braggsynth.data.scans import same_file
+
 
     output = Path(output)
     if output.suffix.lower() not in suffixes:
@@ -264,7 +273,8 @@ def _check_output(output, scan, suffixes, what: str) -> None:
 
 
 def _read_scan(args, require_gap: bool = True):
-    from .scans import read_scan
+    from braggsynth.data.scans import read_scan
+
 
     return read_scan(args.scan, key=args.key, mask_path=args.mask, mask_key=args.mask_key,
                      detector=args.detector, roi=args.roi, require_gap=require_gap, fill_masked=args.fill_masked)
@@ -272,8 +282,10 @@ def _read_scan(args, require_gap: bool = True):
 
 def _model_path(args, mask, extra_px: int = 0) -> Path:
     """``--model``, else the shipped model for the mask's widest gap (``extra_px`` wider)."""
-    from .gaps import gap_width_px
-    from .models import shipped_model_for
+    from braggsynth.simulate.gaps import gap_width_px
+
+    from braggsynth.models import shipped_model_for
+
 
     if args.model is not None:
         return Path(args.model)
@@ -293,8 +305,8 @@ def _import_deep_learning(debug: bool = False) -> None:
     settings apply, so that descriptor is sent to a temporary file during the
     import; the lines are shown if the import fails, and always with ``debug``.
     """
-    if debug or "braggsynth.model" in sys.modules:
-        import braggsynth.model  # noqa: F401
+    if debug or "braggsynth.learn.model" in sys.modules:
+        import braggsynth.learn.model  # noqa: F401
 
         return
     import tempfile
@@ -305,7 +317,7 @@ def _import_deep_learning(debug: bool = False) -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import braggsynth.model  # noqa: F401
+            import braggsynth.learn.model  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -318,20 +330,23 @@ def _import_deep_learning(debug: bool = False) -> None:
 
 def _load(path, debug: bool = False):
     _import_deep_learning(debug)
-    from .model import load_model
+    from braggsynth.learn.model import load_model
+
 
     return load_model(path)
 
 
 def _symmetrised(model, tta: bool):
-    from .model import Symmetrised
+    from braggsynth.learn.model import Symmetrised
+
 
     return Symmetrised(model) if tta else model
 
 
 def _finetuned(model, scan, model_name: str):
     """The model fine-tuned on the scan (``inpaint --finetune``) when that lifts its held-back score, else as it was."""
-    from . import finetune
+    from braggsynth.learn import finetune
+
 
     original = model.get_weights()
     result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked)
@@ -348,8 +363,11 @@ def _finetuned(model, scan, model_name: str):
 def inpaint_command(args) -> int:
     import numpy as np
 
-    from . import io, reconstruction
-    from .inpaint import inpaint
+    from braggsynth import io
+
+    from braggsynth.phase import reconstruction
+    from braggsynth.inpaint import inpaint
+
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args)
@@ -400,8 +418,10 @@ def _mode_advice(args, scan, model, calibration) -> str:
                 "--choose-mode (or braggsynth phase --gaps auto) chooses for this scan")
     import scipy.fft
 
-    from . import reconstruction
-    from .evaluate import peak_window
+    from braggsynth.phase import reconstruction
+
+    from braggsynth.report.evaluate import peak_window
+
 
     window = peak_window(scan.intensity, args.crop)
     if not scan.mask[window].any():
@@ -415,7 +435,8 @@ def _mode_advice(args, scan, model, calibration) -> str:
 
 def _calibration(args, model_path):
     """The model's calibration (``--calibration``, else NAME.calibration.json beside the model), or None."""
-    from .uncertainty import read_calibration
+    from braggsynth.learn.uncertainty import read_calibration
+
 
     path = Path(args.calibration) if args.calibration else model_path.with_suffix(".calibration.json")
     if args.calibration and not path.is_file():
@@ -427,8 +448,11 @@ def phase_command(args) -> int:
     import numpy as np
     import scipy.fft
 
-    from . import io, phasing, reconstruction
-    from .evaluate import peak_window
+    from braggsynth import io
+
+    from braggsynth.phase import phasing, reconstruction
+    from braggsynth.report.evaluate import peak_window
+
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args, require_gap=False)
@@ -465,7 +489,8 @@ def phase_command(args) -> int:
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
     spread = None
     if best.psf is not None:
-        from .coherence import spread_widths
+        from braggsynth.simulate.coherence import spread_widths
+
 
         spread = [round(float(w), 3) for w in spread_widths(best.psf)]
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
@@ -480,7 +505,8 @@ def phase_command(args) -> int:
                             record=record, geometry=io.read_geometry(args.scan), crop=window,
                             scan_shape=scan.intensity.shape)
     if args.figure:
-        from .figures import real_space_slices
+        from braggsynth.figures import real_space_slices
+
 
         real_space_slices({f"gaps {choice.mode}": best.obj}, args.figure,
                           title=f"{Path(args.scan).name}: gaps {choice.mode}, error {best.error:.4f}")
@@ -493,7 +519,8 @@ def phase_command(args) -> int:
 
 
 def finetune_command(args) -> int:
-    from . import finetune
+    from braggsynth.learn import finetune
+
 
     _check_output(args.output, args.scan, (".keras",), "fine-tuned model")
     if args.model is not None and Path(args.model).resolve() == Path(args.output).resolve():
@@ -503,7 +530,8 @@ def finetune_command(args) -> int:
     model_path = _model_path(args, scan.mask)
     _check_model_file(model_path)
     model = _load(model_path, args.debug)
-    from .model import save_model
+    from braggsynth.learn.model import save_model
+
 
     result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked, steps=args.steps,
                                batch_size=args.batch_size, learning_rate=args.learning_rate, windows=args.windows,
@@ -543,7 +571,8 @@ def main(argv=None) -> int:
     if argv and argv[0] in COMMANDS:
         return run_command(argv[0], argv[1:])
     if argv[:1] == ["--version"]:
-        from . import __version__
+        from braggsynth import __version__
+
 
         print(__version__)
         return 0

@@ -17,8 +17,11 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import detector, frames, io, reflections, scattering, shapes
-from .inpaint import MIN_CONTEXT_PX
+from braggsynth.simulate import detector, frames, reflections, scattering, shapes
+
+from braggsynth import io
+from braggsynth.inpaint import MIN_CONTEXT_PX
+
 
 KIND_KEYS = {
     "cube": set(),
@@ -149,7 +152,8 @@ def check_training_set(config: dict) -> None:
         raise ConfigError(f"dataset.split_fractions: they sum to {total:g}, not 1")
     start = config.get("train", {}).get("initial_model")
     if start is not None:
-        from .models import window_of
+        from braggsynth.models import window_of
+
 
         if not Path(start).is_file():
             raise ConfigError(f"train.initial_model: {start}: no such file")

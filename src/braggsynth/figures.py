@@ -66,7 +66,8 @@ def particle_overview(particles, path, *, slab_thickness: float = 2.5) -> None:
 
 
 def _save(fig, path) -> None:
-    from .io import atomic_path
+    from braggsynth.io import atomic_path
+
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -107,7 +108,7 @@ def learning_curve(history, path) -> None:
     Parameters
     ----------
     history : list of dict with ``epoch``, ``loss`` and optionally ``val_loss``
-        and ``learning_rate`` (the rows of :func:`braggsynth.model.train`).
+        and ``learning_rate`` (the rows of :func:`braggsynth.learn.model.train`).
     path : PNG file to write.
     """
     epochs = [row["epoch"] + 1 for row in history]
@@ -269,7 +270,7 @@ def error_curves(curves: dict, path, *, title: str = "") -> None:
 
 
 def realism_histograms(found: dict, path) -> None:
-    """One panel per statistic of :func:`braggsynth.realism.assess`: the simulated histogram, its 10-90 % band
+    """One panel per statistic of :func:`braggsynth.report.realism.assess`: the simulated histogram, its 10-90 % band
     shaded, and a line per measured file."""
     rows = found["rows"]
     columns = 5

@@ -7,7 +7,7 @@ shape is filled window by window:
 1. *Windows.*  Gap planes are found from the mask: along each axis, the
    planes of which at least half the voxels are gap; consecutive planes form a
    stripe.  For each stripe, windows are centred on it along its normal (the
-   way training patches are, :func:`braggsynth.patches.gap_through_centre`)
+   way training patches are, :func:`braggsynth.data.patches.gap_through_centre`)
    and placed every ``stride`` voxels along the other two axes, the last one
    flush with the volume's end; where two stripes cross, windows centred on
    both are added along the remaining axis.  Windows never stick out of the
@@ -15,10 +15,10 @@ shape is filled window by window:
    there).  Any gap voxel still uncovered (a partial stripe, a bad pixel) gets
    a window centred on it.  Every gap voxel is therefore covered.
 2. *Normalisation.*  Each window is normalised on its own measured voxels
-   with :func:`braggsynth.patches.normalise`, exactly as training patches.
+   with :func:`braggsynth.data.patches.normalise`, exactly as training patches.
 3. *Prediction*, in batches.
 4. *Blending.*  Predictions are brought back to log(I + 1) with
-   :func:`braggsynth.patches.denormalise` and averaged, voxel by voxel, with
+   :func:`braggsynth.data.patches.denormalise` and averaged, voxel by voxel, with
    the weight w(i) w(j) w(k), w(i) = sin^2(pi (i + 1/2) / n) of the voxel's
    position in each window (a Hann window that is never zero): neighbouring
    windows fade into one another instead of leaving seams at their borders.
@@ -45,8 +45,12 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import io, patches, uncertainty
-from .gaps import MIN_PLANE_FRACTION, gap_stripes
+from braggsynth import io
+
+from braggsynth.data import patches
+from braggsynth.learn import uncertainty
+from braggsynth.simulate.gaps import MIN_PLANE_FRACTION, gap_stripes
+
 
 log = logging.getLogger("braggsynth.inpaint")
 
@@ -175,11 +179,11 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         outside the gap; values in the gap are ignored.
     gap_mask : (z, y, x) bool, True where the volume is to be filled (line
         or cross gaps, bad pixels).
-    model : a Keras model from :func:`braggsynth.model.build_model` /
-        :func:`braggsynth.model.load_model`, or a path to one, or any callable
+    model : a Keras model from :func:`braggsynth.learn.model.build_model` /
+        :func:`braggsynth.learn.model.load_model`, or a path to one, or any callable
         mapping a (b, n, n, n, 2) float32 batch (normalised patch with its gap
         at 0, mask) to the filled normalised patches (b, n, n, n[, 1]).  A
-        model's own prefill prepares its input (:func:`braggsynth.model.fill_patches`).
+        model's own prefill prepares its input (:func:`braggsynth.learn.model.fill_patches`).
     patch_size : int, side of the model's patches (default: from the Keras
         model's input shape, else 32).
     stride : int, step of the windows along the gap planes (default
@@ -187,7 +191,7 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     batch_size : int, windows per model call (>= 1).
     progress : bool, show a progress bar.
     with_spread : bool, also return the spread of the window predictions.
-    calibration : dict of :func:`braggsynth.uncertainty.read_calibration`: also return the interval of
+    calibration : dict of :func:`braggsynth.learn.uncertainty.read_calibration`: also return the interval of
         level ``interval_level`` (0.68 or 0.95) around the fill, blended window by window like the fill.
     unmeasured : optional (z, y, x) bool, voxels without a measurement that are not to be filled (a scan's
         masked aliens and bad pixels): the windows see them as unknown, as they see the gap, and they are
@@ -206,7 +210,7 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
         the windows blended there (how much overlapping windows disagree);
         NaN in a gap voxel that only one window fills, 0 outside the gap.
     lower, upper : only with ``calibration``, float64 (z, y, x) photons: the
-        calibrated interval of each gap voxel (:mod:`braggsynth.uncertainty`),
+        calibrated interval of each gap voxel (:mod:`braggsynth.learn.uncertainty`),
         equal to the volume outside the gap.
     """
     volume = np.asarray(volume)
@@ -219,7 +223,8 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     measured = volume[~gap_mask & ~unmeasured]
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
-    from .model import fill_patches, load_model, patch_size_of
+    from braggsynth.learn.model import fill_patches, load_model, patch_size_of
+
 
     if isinstance(model, (str, Path)):
         model = load_model(model)

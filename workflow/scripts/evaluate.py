@@ -13,7 +13,11 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 import scipy.fft  # noqa: E402
 
 from braggsynth.cli import setup_logging  # noqa: E402
-from braggsynth import evaluate, gaps, inpaint, io, model, shards  # noqa: I001
+from braggsynth.report import evaluate  # noqa: I001
+from braggsynth.simulate import gaps
+from braggsynth import inpaint, io
+from braggsynth.learn import model
+from braggsynth.data import shards
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths

@@ -2,8 +2,12 @@
 
 import numpy as np
 
-from braggsynth import detector, io, measured, seeds
+from braggsynth.simulate import detector
+
+from braggsynth import io, seeds
+from braggsynth.data import measured
 from braggsynth.cli import setup_logging
+
 
 log = setup_logging(snakemake.log[0])
 entry, seed = snakemake.params.entry, snakemake.params.seed

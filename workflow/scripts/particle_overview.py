@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
-from braggsynth import figures, io, shards
+from braggsynth import figures, io
+
+from braggsynth.data import shards
 from braggsynth.cli import setup_logging
+
 
 setup_logging(snakemake.log[0])
 particles = [(f"{Path(p).parents[1].name}/{Path(p).stem}", io.read_relaxed(p))

@@ -1,7 +1,9 @@
 """Rule particle_shard: build the shard's particles, then relax them with LAMMPS."""
 
-from braggsynth import shards
+from braggsynth.data import shards
+
 from braggsynth.cli import setup_logging
+
 
 setup_logging(snakemake.log[0])
 shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output

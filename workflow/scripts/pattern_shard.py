@@ -1,7 +1,9 @@
 """Rule pattern_shard: the Bragg peaks of the shard's relaxed particles, their detector recordings, patches."""
 
-from braggsynth import shards
+from braggsynth.data import shards
+
 from braggsynth.cli import setup_logging
+
 
 setup_logging(snakemake.log[0])
 shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
-from braggsynth import figures, io, shards
+from braggsynth import figures, io
+
+from braggsynth.data import shards
 from braggsynth.cli import setup_logging
+
 
 setup_logging(snakemake.log[0])
 read = [(Path(path).stem, io.read_peak(path)) for path in shards.verified_files(snakemake.params.peaks)]

@@ -1,12 +1,16 @@
-"""Rule realism: the simulated recordings against the run's measured files (braggsynth.realism)."""
+"""Rule realism: the simulated recordings against the run's measured files (braggsynth.report.realism)."""
 
 import json
 from pathlib import Path
 
 from tqdm import tqdm
 
-from braggsynth import figures, io, realism, shards
+from braggsynth import figures, io
+
+from braggsynth.report import realism
+from braggsynth.data import shards
 from braggsynth.cli import setup_logging
+
 
 log = setup_logging(snakemake.log[0])
 settings = snakemake.params.settings

@@ -1,5 +1,5 @@
 """The inpainting models shipped with braggsynth, each a ``.keras`` file with its card (``.md``, ``.json``),
-written by :func:`braggsynth.modelcard.ship` (``make ship``, ``make ship-wide``).
+written by :func:`braggsynth.report.modelcard.ship` (``make ship``, ``make ship-wide``).
 
 - ``inpainting.keras``: 32^3 windows, gaps up to 24 px (MAXIPIX chips, EIGER module columns);
 - ``inpainting_wide.keras``: 64^3 windows, gaps up to 56 px (EIGER module rows, 38-41 px).
