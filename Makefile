@@ -9,14 +9,14 @@ CONFIGFILE ?=
 CONFIG_ARGS = $(if $(CONFIGFILE),--configfile "$(CONFIGFILE)")
 CHECK_CONFIG = $(if $(CONFIGFILE),$(BIN)/python -m braggsynth.config "$(CONFIGFILE)" &&)
 
-.PHONY: all setup run dry-run report test bench pretrain ship pretrain-wide ship-wide clean
+.PHONY: all setup run dry-run report test docs bench pretrain ship pretrain-wide ship-wide clean
 
 all: run
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	touch $@
 
 setup: $(BIN)/snakemake
@@ -32,7 +32,12 @@ report: setup
 	$(BIN)/snakemake --report results/report.html
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
+
+# The documentation site (docs/, Sphinx) into docs/_build/html; a warning is an error.
+docs: setup
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
 # `make ship` copies the model and its card into src/braggsynth/models/. It starts from the weights of the

@@ -4,7 +4,6 @@
 from braggsynth.config import check_yaml
 
 
-
 # A user's --configfile stands on its own: keys it leaves out take the schema's defaults, not config.yaml's.
 if not workflow.overwrite_configfiles:
     check_yaml("config.yaml")

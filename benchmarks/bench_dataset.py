@@ -71,10 +71,9 @@ print(json.dumps({"seconds": seconds, "counts": counts, "rss_after_import_mib": 
 
 def make_templates(folder: Path, per_shard: list[int], seed: int = 0) -> dict:
     """TEMPLATES shards per shard size, each cut from its own simulated pattern."""
-    from braggsynth.simulate import detector
-
     from braggsynth import io
     from braggsynth.data import patches
+    from braggsynth.simulate import detector
 
     z, y, x = np.mgrid[-64:64, -64:64, -64:64]
     intensity = (np.sinc(z / 8.0) * np.sinc(y / 9.0) * np.sinc(x / 7.0)) ** 2

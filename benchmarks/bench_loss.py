@@ -31,9 +31,8 @@ from tqdm import tqdm
 
 def scores(fills, truths, masks, bounds) -> dict:
     """Per patch: log-space PCC and amplitude R-factors (whole gap, brightest tenth) in counts."""
-    from braggsynth.score import metrics
-
     from braggsynth.data import patches
+    from braggsynth.score import metrics
 
     pcc = metrics.gap_metrics(fills, truths, masks)["pcc"]
     whole, bright = [], []
@@ -59,10 +58,10 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=128, help="patches scored at a time (memory)")
     args = parser.parse_args()
 
-    from braggsynth.score import baselines  # before keras: braggsynth.learn.model turns on oneDNN
-    from braggsynth.learn import model, training
-
     import keras
+
+    from braggsynth.learn import model, training
+    from braggsynth.score import baselines  # before keras: braggsynth.learn.model turns on oneDNN
 
     with h5py.File(args.dataset, "r") as h5:
         bounds = h5[f"{args.split}/bounds"][()]

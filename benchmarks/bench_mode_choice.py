@@ -36,12 +36,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from braggsynth import io
-
     from braggsynth.learn import model, uncertainty
+    from braggsynth.models import SHIPPED_MODEL
     from braggsynth.phase import phasing, reconstruction
     from braggsynth.report import realspace
-    from braggsynth.models import SHIPPED_MODEL
-
 
     fill_function = reconstruction.model_fill(
         model.load_model(SHIPPED_MODEL), uncertainty.read_calibration(SHIPPED_MODEL.with_suffix(".calibration.json")))
@@ -71,7 +69,8 @@ def main() -> None:
                                  for start in range(args.starts)]
                     found = runner(jobs)
                     pcc = {mode: [phasing.compare(r.obj, case.reference)["modulus_pcc"]
-                                  for r in found[i * args.starts:(i + 1) * args.starts]] for i, mode in enumerate(modes)}
+                                  for r in found[i * args.starts:(i + 1) * args.starts]]
+                           for i, mode in enumerate(modes)}
                     cells = []
                     for holdout in args.holdouts:
                         choice = reconstruction.choose_mode(counts, gap, fill_function, holdout_px=holdout,

@@ -51,19 +51,13 @@ def fringe_volume(shape, max_counts=1e5):
 
 def measure(batch_size: int, steps: int, base_filters: int | None, precision: str) -> dict:
     """Run in a child process whose KERAS_BACKEND is set: the numbers of one backend and precision."""
+    import keras
     import numpy as np
 
-    from braggsynth.learn import model as gapmodel
-
-    from braggsynth.learn import training
-
-    from braggsynth.simulate.detector import gap_planes
-
     from braggsynth.inpaint import gap_windows, inpaint
-
-
-    import keras
-
+    from braggsynth.learn import model as gapmodel
+    from braggsynth.learn import training
+    from braggsynth.simulate.detector import gap_planes
     keras.mixed_precision.set_global_policy(training.PRECISIONS[precision])
     keras.utils.set_random_seed(0)
     settings = {} if base_filters is None else {"base_filters": base_filters}

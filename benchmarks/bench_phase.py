@@ -22,7 +22,6 @@ import numpy as np
 import scipy.fft
 
 from braggsynth.phase import phasing, reconstruction
-
 from braggsynth.report import realspace
 
 

@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import re

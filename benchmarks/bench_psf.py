@@ -28,10 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from braggsynth import io
-
     from braggsynth.report import realspace
     from braggsynth.simulate.coherence import spread_widths
-
 
     print("| file | psf | floor (PCC of the other starts) | final errors | fitted RMS widths (px) | s |")
     print("|---|---|---|---|---|---:|")
@@ -42,7 +40,7 @@ def main() -> None:
             for psf in (False, True):
                 found = []
 
-                def keep(jobs, progress=False):
+                def keep(jobs, progress=False, found=found):
                     found.extend(runner(jobs, progress=progress))
                     return found
 

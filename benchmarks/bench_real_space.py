@@ -3,7 +3,8 @@ beamline meets, on held-out simulated patterns of a finished run and on measured
 
 It runs :func:`braggsynth.report.realspace.real_space_check` (the rule ``real_space``'s engine) with the shipped
 models only (the 32^3 one for gaps up to 24 px, the wide 64^3 one beyond, each with its calibrated
-intervals), every baseline but ``zero`` (which is the ``zero`` mode) forced, on a ``--crop``^3 cube, and writes the report and the table. A run
+intervals), every baseline but ``zero`` (which is the ``zero`` mode) forced, on a ``--crop``^3 cube, and writes
+the report and the table. A run
 of the default config provides the patterns (its test split, never trained on) and the measured file.
 
 Usage (after ``make``; about an hour on 2 cores for the defaults)::
@@ -43,14 +44,12 @@ def main() -> None:
                              "at LEVEL (0.68 or 0.95; default 0.68)")
     args = parser.parse_args()
 
-    from braggsynth.score import baselines
-
     from braggsynth import io
     from braggsynth.learn import model, uncertainty
+    from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_PATCH_SIZE, SHIPPED_WIDE_MODEL
     from braggsynth.phase import phasing, reconstruction
     from braggsynth.report import realspace
-    from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_PATCH_SIZE, SHIPPED_WIDE_MODEL
-
+    from braggsynth.score import baselines
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

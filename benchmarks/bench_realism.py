@@ -44,11 +44,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from braggsynth import figures, io
-
-    from braggsynth.report import realism
-    from braggsynth.data import shards
     from braggsynth.cli import setup_logging
-
+    from braggsynth.data import shards
+    from braggsynth.report import realism
 
     setup_logging()
     settings, seed = detector_settings(args.config or args.run / "config.yaml", args.set)

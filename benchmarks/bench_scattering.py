@@ -80,7 +80,6 @@ def measure(target_atoms: float, options: dict) -> list[dict]:
     """Benchmark one particle size with every requested backend (runs in a fresh process)."""
     from braggsynth.simulate import scattering, shapes
 
-
     if options["threads"]:
         import numba
 
@@ -111,7 +110,7 @@ def measure(target_atoms: float, options: dict) -> list[dict]:
 
     rows = []
     for backend, tolerance in itertools.product(options["backends"], options["tolerances"]):
-        def run():
+        def run(backend=backend, tolerance=tolerance):
             return scattering.bragg_peak(positions, g, basis, shape, backend=backend,
                                          tolerance=tolerance, threads=options["threads"])
 
@@ -177,8 +176,8 @@ def _format_seconds(seconds: float) -> str:
 def markdown_table(rows: list[dict], grid: int) -> str:
     header = (
         f"| backend | tolerance | atoms | size (nm) | NUFFT {grid}^3 (s, best) | direct sum, extrapolated (s) "
-        "| speed-up | NUFFT atom*q/s | direct atom*q/s | max error / max abs F | peak RSS (GiB) | RSS added by the peak (GiB) "
-        "| traced numpy peak (MiB) |"
+        "| speed-up | NUFFT atom*q/s | direct atom*q/s | max error / max abs F | peak RSS (GiB) "
+        "| RSS added by the peak (GiB) | traced numpy peak (MiB) |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
@@ -210,7 +209,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from braggsynth.simulate import scattering
-
 
     backends = args.backends or [b for b in ("finufft", "cufinufft") if b in scattering.available_backends()]
     sizes = list(args.sizes) + ([1e7] if args.large and 1e7 not in args.sizes else [])

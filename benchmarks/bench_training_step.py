@@ -131,7 +131,6 @@ def main() -> None:
     if args.dataset:
         from braggsynth.learn.training import LOADER_THREADS
 
-
         print("\n| batches loaded | fit patches/s, runs alternated |\n|---|---|")
         found = {workers: [] for workers in sorted({1, LOADER_THREADS})}
         for _ in range(args.repeats):

@@ -42,12 +42,10 @@ def main() -> None:
     parser.add_argument("--out", help="also write the tables to this markdown file")
     args = parser.parse_args()
 
-    from braggsynth.report import evaluate
-
     from braggsynth import io
     from braggsynth.learn import model
+    from braggsynth.report import evaluate
     from braggsynth.score.baselines import BASELINES
-
 
     shipped = model.load_model(args.model)
     models = {"model": shipped, "model, 8 flips": model.Symmetrised(shipped, 8),

@@ -67,12 +67,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from braggsynth.report import evaluate
-
     from braggsynth import io
-    from braggsynth.learn import model, training
     from braggsynth.cli import setup_logging
-
+    from braggsynth.learn import model, training
+    from braggsynth.report import evaluate
 
     setup_logging()
     output = Path(args.output)

@@ -43,11 +43,8 @@ def main() -> None:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="settings changed (YAML values)")
     args = parser.parse_args()
 
-    from braggsynth.learn import training
-
     from braggsynth.cli import setup_logging
-
-
+    from braggsynth.learn import training
     setup_logging()
     settings, seed = run_settings(args.run)
     set_settings(settings, args.set)

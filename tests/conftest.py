@@ -13,7 +13,6 @@ import yaml
 
 from braggsynth.simulate import shapes
 
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -70,3 +69,31 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data folder {SHARED_DATA} is not present")
     return SHARED_DATA
+
+
+#: The tiny workflow config of the workflow tests: two shapes, five particles, 16^3 patches.
+TINY = {
+    "seed": 9,
+    "shapes": {
+        "cube": {"kind": "cube", "size_nm": [2.5, 3.0], "count": 3},
+        "island": {
+            "kind": "winterbottom",
+            "surface_energies": [{"hkl": [1, 1, 1], "energy": 1.28}, {"hkl": [1, 0, 0], "energy": 1.63}],
+            "interface": {"hkl": [0, 0, -1], "energy": -0.3},
+            "substrate_misfit": 0.03,
+            "size_nm": [3.0, 3.0],
+            "count": 2,
+        },
+    },
+    "simulate": {"particles_per_job": 2},  # cube: shards 0000 (particles 0, 1) and 0001 (2); island: 0000
+    "relax": {"threads": 1},
+    # half the patterns in the sheared detector frame of a rocking scan, half in a rotated orthogonal one
+    "peaks": {"grid": [32, 32, 32], "patterns_per_particle": 2, "threads": 1, "frame": "mixed"},
+    "patches": {"size": 16, "per_pattern": 6, "gap_widths_px": [3, 5]},
+    # with seed 9 these five particles fall in every split
+    "dataset": {"split_fractions": {"train": 0.4, "validation": 0.3, "test": 0.3}},
+    "model": {"base_filters": 4, "depth": 2},
+    "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3},
+    "evaluate": {"held_out_patterns": 1, "crops": 0, "phasing_fill": True},
+    "real_space": {"crop_px": 32, "starts": 2, "gap_widths_px": [3], "sequence": "20*ER+40*HIO+20*ER"},
+}

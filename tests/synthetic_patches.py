@@ -5,10 +5,9 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from braggsynth.simulate.detector import ORIENTATIONS
-
 from braggsynth.data.patches import gap_through_centre, normalise, scale
-
+from braggsynth.simulate import detector
+from braggsynth.simulate.detector import ORIENTATIONS
 
 SPLITS = ("train", "validation", "test")
 
@@ -22,6 +21,14 @@ def fringe_volume(shape, rng: np.random.Generator, max_counts: float = 1e4) -> n
         profile = np.sinc(coordinate / period) ** 2
         intensity = intensity * profile.reshape([-1 if a == axis else 1 for a in range(len(shape))])
     return max_counts * intensity + 0.5
+
+
+def central_gap_scan(shape=(64, 64, 64), width=3, seed=2):
+    """Noisy fringes with one gap plane through the middle of x: no 32^3 window is clear of it."""
+    rng = np.random.default_rng(seed)
+    truth = rng.poisson(fringe_volume(shape, rng, max_counts=1e5)).astype(np.float32)
+    gap = detector.gap_planes(shape, "vertical", (0, shape[2] // 2 - width // 2), width)
+    return np.where(gap, 0, truth), gap
 
 
 def fringe_patches(count: int, rng: np.random.Generator, patch_size: int = 32, gap_widths=(3, 6)) -> dict:

@@ -13,13 +13,11 @@ import pytest
 import tifffile
 from synthetic_patches import fringe_volume
 
-from braggsynth.simulate import detector
-
 from braggsynth import io
-from braggsynth.score import metrics
-from braggsynth.data import patches
 from braggsynth.cli import main
-
+from braggsynth.data import patches
+from braggsynth.score import metrics
+from braggsynth.simulate import detector
 
 BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
 
@@ -30,7 +28,6 @@ def tiny_model_path(tmp_path_factory) -> str:
     import keras
 
     from braggsynth.learn.model import build_model, save_model
-
 
     keras.utils.set_random_seed(0)
     return str(save_model(build_model(base_filters=4, depth=2), tmp_path_factory.mktemp("model") / "tiny.keras"))
@@ -139,7 +136,8 @@ def test_eiger_sentinels_in_an_hdf5_file_are_found(tmp_path, tiny_model_path, ca
 def test_help_answers_without_importing_tensorflow():
     code = ("import sys\nfrom braggsynth.cli import main\n"
             "for command in ('inpaint', 'finetune', 'phase'):\n"
-            "    try:\n        main([command, '--help'])\n    except SystemExit as done:\n        assert done.code == 0\n"
+            "    try:\n        main([command, '--help'])\n"
+            "    except SystemExit as done:\n        assert done.code == 0\n"
             "try:\n    main(['inpaint', 'a.tif', 'b.cxi', '--batch-size', '0'])\nexcept SystemExit as done:\n"
             "    assert done.code == 2\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'deep learning imported'\n")
@@ -220,9 +218,7 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsys):
     """``braggsynth finetune SCAN OUT.keras`` from the shipped model, then ``inpaint --model OUT.keras``."""
     from braggsynth.inpaint import inpaint
-
     from braggsynth.learn.model import load_model
-
 
     rng = np.random.default_rng(5)
     truth = rng.poisson(fringe_volume((64, 96, 96), rng, max_counts=1e5)).astype(np.float32)
@@ -247,7 +243,6 @@ def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
     """Poisson counts (photons) of the 111 Bragg peak of an unrelaxed 9 nm Au octahedron, oversampling 3."""
     from braggsynth.simulate import scattering, shapes
 
-
     rng = np.random.default_rng(seed)
     atoms = shapes.build_particle({"kind": "octahedron", "element": "Au"}, size_nm=9.0)
     basis = scattering.grid_basis(atoms.positions, 3.0, scattering.random_rotation(rng, 20.0))
@@ -258,11 +253,8 @@ def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
 
 def test_an_eiger_scan_with_a_38_px_gap_is_filled_by_the_wide_model_above_biharmonic(tmp_path, capsys):
     """EIGER-like: uint32 counts of a simulated peak, a 38 px band of module-gap rows holding 2^32 - 1, no mask."""
-    from braggsynth.score.baselines import biharmonic_fill
-
     from braggsynth.models import SHIPPED_WIDE_MODEL
-
-
+    from braggsynth.score.baselines import biharmonic_fill
     if not SHIPPED_WIDE_MODEL.is_file():
         pytest.fail(f"the package ships no wide-gap model at {SHIPPED_WIDE_MODEL}")
     truth = simulated_scan((64, 128, 96), seed=11)
@@ -329,7 +321,6 @@ def test_phase_auto_chooses_between_the_modes_and_says_why(tmp_path, tiny_model_
 
 def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
     from braggsynth.learn import uncertainty
-
 
     rng = np.random.default_rng(0)
     fills = rng.random((8, 32, 32, 32)).astype(np.float32)
@@ -409,7 +400,6 @@ def tiny_model_with_correction(folder, bias: float) -> str:
 
     from braggsynth.learn.model import build_model, save_model
 
-
     keras.utils.set_random_seed(0)
     model = build_model(base_filters=4, depth=2)
     kernel, offset = model.get_layer("correction").get_weights()
@@ -478,7 +468,7 @@ def test_a_stride_wider_than_the_window_and_a_missing_scan_fail_before_the_model
 def test_inpaint_finetunes_a_small_scan_with_a_central_gap_first(tmp_path, capsys, tiny_model_path):
     """``inpaint --finetune`` on a 64^3 scan with a gap through its centre (no window is clear of it): the
     model is fine-tuned on the scan and kept only if its held-back score rises."""
-    from test_finetune import central_gap_scan
+    from synthetic_patches import central_gap_scan
 
     scan, gap = central_gap_scan()
     io.write_cxi_intensity(tmp_path / "scan.cxi", scan, gap)

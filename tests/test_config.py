@@ -2,10 +2,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, copy_workflow, snakemake
 
 from braggsynth.config import ConfigError, check_config, check_detector_frame, load_schema, schema_error
-
-from conftest import REPO, copy_workflow, snakemake
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 CUBE = {"kind": "cube", "size_nm": [3, 4]}
@@ -212,7 +211,6 @@ def test_a_detector_in_plane_angle_beyond_the_scattering_angle_fails_naming_the_
 def test_a_config_file_that_holds_no_keys_is_one_line_naming_it(tmp_path, text, expected):
     from braggsynth.config import check_yaml
 
-
     path = tmp_path / "mine.yaml"
     path.write_text(text)
     with pytest.raises(SystemExit) as error:
@@ -225,7 +223,6 @@ def test_an_experimental_file_must_be_hdf5_when_its_job_reads_it_as_hdf5(tmp_pat
     import numpy as np
 
     from braggsynth.config import check_training_set
-
 
     config = peaks_config()
     config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": "maxipix",
@@ -292,7 +289,6 @@ def test_an_initial_model_that_is_missing_or_foreign_fails_naming_the_key(tmp_pa
     with pytest.raises(ConfigError, match=r"^train.initial_model: .*foreign.keras: not a Keras model archive"):
         check_config(config)
     from braggsynth.models import SHIPPED_WIDE_MODEL
-
 
     config["train"]["initial_model"] = str(SHIPPED_WIDE_MODEL)
     with pytest.raises(ConfigError, match=r"fills 64\^3 windows, but patches.size is 32$"):

@@ -3,7 +3,6 @@ import numpy as np
 from braggsynth import seeds
 
 
-
 def test_streams_depend_on_every_part_of_the_key():
     base = seeds.rng(1, "build_particle", "cube", 0).random()
     assert seeds.rng(1, "build_particle", "cube", 0).random() == base
@@ -18,9 +17,8 @@ def test_streams_do_not_depend_on_other_samples():
 
 
 def test_the_draws_of_the_workflow_repeat_with_their_seed():
-    from braggsynth.simulate import scattering, shapes
-
     from braggsynth import seeds
+    from braggsynth.simulate import scattering, shapes
 
     first = scattering.draw_pattern_geometry(seeds.rng(7, "bragg_peak", "cube", 0, 1), (2.5, 4.5), per_axis=True,
                                              max_rotation_deg=10.0)

@@ -16,7 +16,6 @@ import pytest
 
 from braggsynth.data.scans import read_scan
 
-
 SIXS = "S1398_pynx_norm_128_300_294_1_1_1.cxi"
 BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
 DETECTOR = "entry_1/instrument_1/detector_1"

@@ -8,9 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from conftest import REPO, copy_workflow, snakemake
-from test_workflow import TINY
+from conftest import REPO, TINY, copy_workflow, snakemake
 
 
 def slurm_problem() -> str | None:

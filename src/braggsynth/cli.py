@@ -86,7 +86,6 @@ def _command_parser(prog: str, description: str, output_help: str) -> OneLinePar
     """A command's parser with the arguments every command takes: the scan, its gaps, the model, the output."""
     from braggsynth.simulate.detector import PRESETS
 
-
     parser = OneLineParser(prog=prog, description=description)
     with_layout = sorted(name for name, preset in PRESETS.items() if preset.frame_px is not None)
     parser.add_argument("scan", help="the rocking scan: CXI/HDF5, .npy, .npz or TIFF stack, (z, y, x) photons")
@@ -122,8 +121,8 @@ def inpaint_parser() -> argparse.ArgumentParser:
                                                               "a window)")
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="windows per model call (default 32)")
     parser.add_argument("--gap-as-mask", action="store_true",
-                        help="also mark the filled voxels missing in the CXI pixel mask "
-                             "(entry_1/instrument_1/detector_1/mask): phasing programs then ignore the inpainted values")
+                        help="also mark the filled voxels missing in the CXI pixel mask (entry_1/instrument_1/"
+                             "detector_1/mask): phasing programs then ignore the inpainted values")
     _interval_arguments(parser)
     parser.add_argument("--choose-mode", action="store_true",
                         help="also choose, as braggsynth phase --gaps auto does, whether phasing should force the "
@@ -141,7 +140,6 @@ def inpaint_parser() -> argparse.ArgumentParser:
 def _interval_arguments(parser) -> None:
     from braggsynth.learn.uncertainty import LEVELS
 
-
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the model's fill over the 16 flips and y-x swaps "
                              "of each window (16 times the model's time; the intervals stay those calibrated on "
@@ -149,14 +147,13 @@ def _interval_arguments(parser) -> None:
     parser.add_argument("--interval-level", type=float, choices=sorted(LEVELS), default=0.68,
                         help="level of the fill's calibrated interval (default 0.68)")
     parser.add_argument("--calibration", metavar="FILE",
-                        help="the model's calibrated intervals (JSON; default: beside the model, NAME.calibration.json)")
+                        help="the model's calibrated intervals "
+                             "(JSON; default: beside the model, NAME.calibration.json)")
 
 
 def phase_parser() -> argparse.ArgumentParser:
     from braggsynth.phase.phasing import DEFAULT_SEQUENCE
-
     from braggsynth.phase.reconstruction import CANDIDATES, HOLDOUT_PX, MODES
-
 
     parser = _command_parser(
         "braggsynth phase",
@@ -196,7 +193,6 @@ def phase_parser() -> argparse.ArgumentParser:
 def finetune_parser() -> argparse.ArgumentParser:
     from braggsynth.learn import finetune
 
-
     parser = _command_parser(
         "braggsynth finetune",
         "Fine-tune an inpainting model on windows of the scan itself, away from its gaps, with artificial gaps "
@@ -226,7 +222,6 @@ def _check_arguments(parser, args) -> None:
     if getattr(args, "sequence", None) is not None:
         from braggsynth.phase.phasing import iterations
 
-
         iterations(args.sequence)
         if args.library != "np":
             import importlib.util
@@ -244,7 +239,6 @@ def _check_model_file(path) -> int:
     """The window side of a model file, after checking (without loading it) that it is a braggsynth model."""
     from braggsynth.models import window_of
 
-
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"{path}: no such model file")
@@ -252,10 +246,8 @@ def _check_model_file(path) -> int:
 
 
 def _check_output(output, scan, suffixes, what: str) -> None:
-    from braggsynth.io import remove_stale_partials
-
     from braggsynth.data.scans import same_file
-
+    from braggsynth.io import remove_stale_partials
 
     output = Path(output)
     if output.suffix.lower() not in suffixes:
@@ -275,17 +267,14 @@ def _check_output(output, scan, suffixes, what: str) -> None:
 def _read_scan(args, require_gap: bool = True):
     from braggsynth.data.scans import read_scan
 
-
     return read_scan(args.scan, key=args.key, mask_path=args.mask, mask_key=args.mask_key,
                      detector=args.detector, roi=args.roi, require_gap=require_gap, fill_masked=args.fill_masked)
 
 
 def _model_path(args, mask, extra_px: int = 0) -> Path:
     """``--model``, else the shipped model for the mask's widest gap (``extra_px`` wider)."""
-    from braggsynth.simulate.gaps import gap_width_px
-
     from braggsynth.models import shipped_model_for
-
+    from braggsynth.simulate.gaps import gap_width_px
 
     if args.model is not None:
         return Path(args.model)
@@ -332,13 +321,11 @@ def _load(path, debug: bool = False):
     _import_deep_learning(debug)
     from braggsynth.learn.model import load_model
 
-
     return load_model(path)
 
 
 def _symmetrised(model, tta: bool):
     from braggsynth.learn.model import Symmetrised
-
 
     return Symmetrised(model) if tta else model
 
@@ -346,7 +333,6 @@ def _symmetrised(model, tta: bool):
 def _finetuned(model, scan, model_name: str):
     """The model fine-tuned on the scan (``inpaint --finetune``) when that lifts its held-back score, else as it was."""
     from braggsynth.learn import finetune
-
 
     original = model.get_weights()
     result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked)
@@ -364,10 +350,8 @@ def inpaint_command(args) -> int:
     import numpy as np
 
     from braggsynth import io
-
-    from braggsynth.phase import reconstruction
     from braggsynth.inpaint import inpaint
-
+    from braggsynth.phase import reconstruction
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args)
@@ -402,7 +386,8 @@ def inpaint_command(args) -> int:
                else "every voxel in one window: no spread")
     bounds = (f"; its {100 * args.interval_level:.0f} % interval beside it" if lower is not None
               else f"; no interval ({model_path.with_suffix('.calibration.json').name} not found)")
-    left = f"; {int(scan.masked.sum()):,} masked voxels left unfilled, masked in the output" if scan.masked.any() else ""
+    left = (f"; {int(scan.masked.sum()):,} masked voxels left unfilled, masked in the output"
+            if scan.masked.any() else "")
     print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}{bounds}{left}; {summary}; "
           f"wrote {args.output}")
     share = reconstruction.gap_photon_share(filled, scan.mask)
@@ -419,9 +404,7 @@ def _mode_advice(args, scan, model, calibration) -> str:
     import scipy.fft
 
     from braggsynth.phase import reconstruction
-
     from braggsynth.report.evaluate import peak_window
-
 
     window = peak_window(scan.intensity, args.crop)
     if not scan.mask[window].any():
@@ -437,7 +420,6 @@ def _calibration(args, model_path):
     """The model's calibration (``--calibration``, else NAME.calibration.json beside the model), or None."""
     from braggsynth.learn.uncertainty import read_calibration
 
-
     path = Path(args.calibration) if args.calibration else model_path.with_suffix(".calibration.json")
     if args.calibration and not path.is_file():
         raise CommandError(f"{path}: no such calibration file")
@@ -449,10 +431,8 @@ def phase_command(args) -> int:
     import scipy.fft
 
     from braggsynth import io
-
     from braggsynth.phase import phasing, reconstruction
     from braggsynth.report.evaluate import peak_window
-
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
     scan = _read_scan(args, require_gap=False)
@@ -491,7 +471,6 @@ def phase_command(args) -> int:
     if best.psf is not None:
         from braggsynth.simulate.coherence import spread_widths
 
-
         spread = [round(float(w), 3) for w in spread_widths(best.psf)]
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
@@ -507,7 +486,6 @@ def phase_command(args) -> int:
     if args.figure:
         from braggsynth.figures import real_space_slices
 
-
         real_space_slices({f"gaps {choice.mode}": best.obj}, args.figure,
                           title=f"{Path(args.scan).name}: gaps {choice.mode}, error {best.error:.4f}")
     if spread is not None:
@@ -521,7 +499,6 @@ def phase_command(args) -> int:
 def finetune_command(args) -> int:
     from braggsynth.learn import finetune
 
-
     _check_output(args.output, args.scan, (".keras",), "fine-tuned model")
     if args.model is not None and Path(args.model).resolve() == Path(args.output).resolve():
         raise CommandError(f"{args.output}: is the model to fine-tune; write the result to another file")
@@ -531,7 +508,6 @@ def finetune_command(args) -> int:
     _check_model_file(model_path)
     model = _load(model_path, args.debug)
     from braggsynth.learn.model import save_model
-
 
     result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked, steps=args.steps,
                                batch_size=args.batch_size, learning_rate=args.learning_rate, windows=args.windows,
@@ -572,7 +548,6 @@ def main(argv=None) -> int:
         return run_command(argv[0], argv[1:])
     if argv[:1] == ["--version"]:
         from braggsynth import __version__
-
 
         print(__version__)
         return 0

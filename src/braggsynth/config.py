@@ -17,11 +17,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from braggsynth.simulate import detector, frames, reflections, scattering, shapes
-
 from braggsynth import io
 from braggsynth.inpaint import MIN_CONTEXT_PX
-
+from braggsynth.simulate import detector, frames, reflections, scattering, shapes
 
 KIND_KEYS = {
     "cube": set(),
@@ -154,7 +152,6 @@ def check_training_set(config: dict) -> None:
     if start is not None:
         from braggsynth.models import window_of
 
-
         if not Path(start).is_file():
             raise ConfigError(f"train.initial_model: {start}: no such file")
         try:
@@ -191,7 +188,7 @@ def check_one_reflection(config: dict) -> None:
         outline = shapes.particle_polyhedron(spec, size).vertices
         reflection_vector = scattering.reciprocal_vector(peaks["reflection"], a)
 
-        def draw(rng):
+        def draw(rng, outline=outline, reflection_vector=reflection_vector):
             return frames.draw_pattern(rng, outline, reflection_vector, at_largest)
 
         found = reflections.unavoidable(draw, peaks["reflection"], a, peaks["grid"])

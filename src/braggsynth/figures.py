@@ -32,10 +32,13 @@ def particle_overview(particles, path, *, slab_thickness: float = 2.5) -> None:
 
     Parameters
     ----------
-    particles : list of (title, relaxed) where ``relaxed`` is the dict of
-        :func:`braggsynth.io.read_relaxed`.
-    path : PNG file to write.
-    slab_thickness : float, Angstrom, thickness of the slab through the centre.
+    particles
+        list of (title, relaxed) where ``relaxed`` is the dict of
+        :func:`braggsynth.io.particles.read_relaxed`.
+    path
+        PNG file to write.
+    slab_thickness
+        float, Angstrom, thickness of the slab through the centre.
     """
     count = len(particles)
     columns = min(count, 4)
@@ -68,7 +71,6 @@ def particle_overview(particles, path, *, slab_thickness: float = 2.5) -> None:
 def _save(fig, path) -> None:
     from braggsynth.io import atomic_path
 
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
@@ -79,8 +81,10 @@ def peak_slices(peaks, path, *, title: str = "") -> None:
 
     Parameters
     ----------
-    peaks : list of (label, intensity) with intensity a 3D array (z, y, x).
-    path : PNG file to write.
+    peaks
+        list of (label, intensity) with intensity a 3D array (z, y, x).
+    path
+        PNG file to write.
     """
     planes = (("z", "y", "x"), ("y", "z", "x"), ("x", "z", "y"))
     fig, axes = plt.subplots(len(peaks), 3, figsize=(10, 3.3 * len(peaks)), squeeze=False)
@@ -107,9 +111,11 @@ def learning_curve(history, path) -> None:
 
     Parameters
     ----------
-    history : list of dict with ``epoch``, ``loss`` and optionally ``val_loss``
-        and ``learning_rate`` (the rows of :func:`braggsynth.learn.model.train`).
-    path : PNG file to write.
+    history
+        list of dict with ``epoch``, ``loss`` and optionally ``val_loss``
+        and ``learning_rate`` (the rows of :func:`braggsynth.learn.training.train`).
+    path
+        PNG file to write.
     """
     epochs = [row["epoch"] + 1 for row in history]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -137,15 +143,22 @@ def inpainting_slices(truth, gapped, predictions, mask, path, *, log_scale: bool
 
     Parameters
     ----------
-    truth, gapped : (z, y, x) intensities in photons (``log_scale``) or
+    truth, gapped
+        (z, y, x) intensities in photons (``log_scale``) or
         values already in log space such as normalised patches.
-    predictions : list of (label, (z, y, x) array), e.g. the model and the best baseline.
-    mask : (z, y, x) bool, True in the gap; the slices pass through its
+    predictions
+        list of (label, (z, y, x) array), e.g. the model and the best baseline.
+    mask
+        (z, y, x) bool, True in the gap; the slices pass through its
         centre of mass, so for a cross the y and x slices lie inside the gap
         bands and show the whole filled plane (blank in "gapped").
-    path : PNG file to write.
-    log_scale : bool, show log10(I + 1) (True) or the values as given.
+    path
+        PNG file to write.
+    log_scale
+        bool, show log10(I + 1) (True) or the values as given.
 
+    Notes
+    -----
     The last column is the absolute error of the first prediction in the
     displayed scale, in the gap only.
     """
@@ -191,11 +204,14 @@ def patch_slices(panels, path, *, per_split: int, title: str = "") -> None:
 
     Parameters
     ----------
-    panels : list of (split name, {"input": [2D], "target": [2D], "mask": [2D]},
+    panels
+        list of (split name, {"input": [2D], "target": [2D], "mask": [2D]},
         [label per patch]); input and target are normalised (0..1) log
         intensities, masks are bool.
-    path : PNG file to write.
-    per_split : columns (patches per split).
+    path
+        PNG file to write.
+    per_split
+        columns (patches per split).
     """
     kinds = ("input", "target", "mask")
     rows = len(panels) * len(kinds)
@@ -228,9 +244,12 @@ def real_space_slices(objects: dict, path, *, title: str = "", support_threshold
 
     Parameters
     ----------
-    objects : name -> complex (z, y, x) object, aligned on one another (the first is the reference).
-    path : PNG file to write.
-    support_threshold : the phase is shown where the modulus exceeds this fraction of its maximum.
+    objects
+        name -> complex (z, y, x) object, aligned on one another (the first is the reference).
+    path
+        PNG file to write.
+    support_threshold
+        the phase is shown where the modulus exceeds this fraction of its maximum.
     """
     names = list(objects)
     fig, axes = plt.subplots(len(names), 4, figsize=(12, 2.8 * len(names)), squeeze=False)
@@ -274,8 +293,8 @@ def realism_histograms(found: dict, path) -> None:
     shaded, and a line per measured file."""
     rows = found["rows"]
     columns = 5
-    fig, axes = plt.subplots(int(np.ceil(len(rows) / columns)), columns, figsize=(3.2 * columns, 2.4 * len(rows) / columns + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(int(np.ceil(len(rows) / columns)), columns,
+                             figsize=(3.2 * columns, 2.4 * len(rows) / columns + 0.6), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"][1:]
     for ax, row in zip(axes.flat, rows):
         values = np.array([one[row["statistic"]] for one in found["simulated"]], dtype=float)

@@ -46,11 +46,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from braggsynth import io
-
 from braggsynth.data import patches
 from braggsynth.learn import uncertainty
 from braggsynth.simulate.gaps import MIN_PLANE_FRACTION, gap_stripes
-
 
 log = logging.getLogger("braggsynth.inpaint")
 
@@ -74,20 +72,26 @@ def gap_windows(gap_mask, *, patch_size: int = 32, stride: int | None = None,
 
     Parameters
     ----------
-    gap_mask : (z, y, x) bool, True in the gap; each side at least ``patch_size``.
-    patch_size : int, window side.
-    stride : int, step of the windows along a gap plane (default patch_size // 2).
-    min_plane_fraction : float, see :func:`gap_stripes`.
+    gap_mask
+        (z, y, x) bool, True in the gap; each side at least ``patch_size``.
+    patch_size
+        int, window side.
+    stride
+        int, step of the windows along a gap plane (default patch_size // 2).
+    min_plane_fraction
+        float, see :func:`braggsynth.simulate.gaps.gap_stripes`.
 
     Returns
     -------
-    int64 (k, 3) array of window corners (z, y, x), sorted, each window
-    holding at least one gap voxel.
+    numpy.ndarray
+        int64 (k, 3) array of window corners (z, y, x), sorted, each window
+        holding at least one gap voxel.
 
     Raises
     ------
-    ValueError when a stripe is wider than patch_size - 2 * MIN_CONTEXT_PX:
-    the model cannot see both sides of it.
+    ValueError
+        When a stripe is wider than ``patch_size - 2 * MIN_CONTEXT_PX``:
+        the model cannot see both sides of it.
     """
     gap_mask = np.asarray(gap_mask, dtype=bool)
     shape = np.array(gap_mask.shape)
@@ -175,41 +179,54 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
 
     Parameters
     ----------
-    volume : (z, y, x) array of intensities (photons), finite and >= 0
+    volume
+        (z, y, x) array of intensities (photons), finite and >= 0
         outside the gap; values in the gap are ignored.
-    gap_mask : (z, y, x) bool, True where the volume is to be filled (line
+    gap_mask
+        (z, y, x) bool, True where the volume is to be filled (line
         or cross gaps, bad pixels).
-    model : a Keras model from :func:`braggsynth.learn.model.build_model` /
+    model
+        a Keras model from :func:`braggsynth.learn.model.build_model` /
         :func:`braggsynth.learn.model.load_model`, or a path to one, or any callable
         mapping a (b, n, n, n, 2) float32 batch (normalised patch with its gap
         at 0, mask) to the filled normalised patches (b, n, n, n[, 1]).  A
         model's own prefill prepares its input (:func:`braggsynth.learn.model.fill_patches`).
-    patch_size : int, side of the model's patches (default: from the Keras
+    patch_size
+        int, side of the model's patches (default: from the Keras
         model's input shape, else 32).
-    stride : int, step of the windows along the gap planes (default
+    stride
+        int, step of the windows along the gap planes (default
         patch_size // 2); 1 reproduces the dense sliding window of Masto et al.
-    batch_size : int, windows per model call (>= 1).
-    progress : bool, show a progress bar.
-    with_spread : bool, also return the spread of the window predictions.
-    calibration : dict of :func:`braggsynth.learn.uncertainty.read_calibration`: also return the interval of
+    batch_size
+        int, windows per model call (>= 1).
+    progress
+        bool, show a progress bar.
+    with_spread
+        bool, also return the spread of the window predictions.
+    calibration
+        dict of :func:`braggsynth.learn.uncertainty.read_calibration`: also return the interval of
         level ``interval_level`` (0.68 or 0.95) around the fill, blended window by window like the fill.
-    unmeasured : optional (z, y, x) bool, voxels without a measurement that are not to be filled (a scan's
+    unmeasured
+        optional (z, y, x) bool, voxels without a measurement that are not to be filled (a scan's
         masked aliens and bad pixels): the windows see them as unknown, as they see the gap, and they are
         returned as they are.
 
     Returns
     -------
-    filled : (z, y, x) array of the volume's dtype (float32 for integer
+    filled
+        (z, y, x) array of the volume's dtype (float32 for integer
         volumes): the volume with its gap voxels replaced by the blended
         predictions (module docstring), never below 0; every other voxel is
         bit-for-bit the input's (a fill that is not finite anywhere raises
         ValueError). With ``with_spread`` or ``calibration``, an
         :class:`Inpainted` of it and:
-    spread : only with ``with_spread``, float32 (z, y, x): in each gap voxel
+    spread
+        only with ``with_spread``, float32 (z, y, x): in each gap voxel
         the weighted standard deviation, in log(I + 1), of the predictions of
         the windows blended there (how much overlapping windows disagree);
         NaN in a gap voxel that only one window fills, 0 outside the gap.
-    lower, upper : only with ``calibration``, float64 (z, y, x) photons: the
+    lower, upper
+        only with ``calibration``, float64 (z, y, x) photons: the
         calibrated interval of each gap voxel (:mod:`braggsynth.learn.uncertainty`),
         equal to the volume outside the gap.
     """
@@ -224,7 +241,6 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     if not np.all(np.isfinite(measured)) or (measured.size and measured.min() < 0):
         raise ValueError("volume must be finite and >= 0 outside the gap")
     from braggsynth.learn.model import fill_patches, load_model, patch_size_of
-
 
     if isinstance(model, (str, Path)):
         model = load_model(model)
@@ -251,7 +267,8 @@ def inpaint(volume, gap_mask, model, *, patch_size: int | None = None, stride: i
     # weight, weight x log(I + 1) (and of its square, and of the interval's bounds in log(I + 1), when asked),
     # and the windows counted; float32 keeps log(I + 1) to 1e-7 relative and halves the memory of large
     # volumes, float64 keeps the spread's variance exact.
-    names = ["weight", "log"] + (["square"] if with_spread else []) + (["lower", "upper"] if calibration is not None else [])
+    names = (["weight", "log"] + (["square"] if with_spread else [])
+             + (["lower", "upper"] if calibration is not None else []))
     sums_dtype = np.float64 if extras else np.float32
     trusted_sums, any_sums = ({name: np.zeros(work.shape, dtype=sums_dtype) for name in names} for _ in range(2))
     trusted_windows, any_windows = (np.zeros(work.shape, dtype=np.int16) for _ in range(2))

@@ -5,9 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from braggsynth.data import dataset, patches
-
 from braggsynth import io
+from braggsynth.data import dataset, patches
 
 S = 16
 SOURCES = [  # (source id, origin, shape, element, patches)
@@ -174,7 +173,6 @@ def test_chunks_copied_as_bytes_equal_decoded_ones_and_mixed_shards_work(tmp_pat
 def test_the_splits_that_miss_a_shape_are_known_from_the_config():
     """One particle of a shape lies in one split only; two hundred lie in all three."""
     from braggsynth.data.dataset import shapes_missing_from_splits, split_of
-
 
     fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
     particles = [("lone", "0000")] + [("many", f"{i:04d}") for i in range(200)]

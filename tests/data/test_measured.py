@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from braggsynth.simulate import detector
-
 from braggsynth import io
 from braggsynth.data import measured, patches
+from braggsynth.simulate import detector
 
 REFERENCE = "S11_modes_252_210_200_prebinning_1_2_2.h5"
 
@@ -130,7 +129,6 @@ def test_reference_reconstruction_makes_a_measured_like_peak_and_patches(shared_
 
 def test_read_object_names_file_and_key(tmp_path):
     from braggsynth import io as bio
-
 
     path = tmp_path / "object.cxi"
     with bio.atomic_h5(path) as h5:

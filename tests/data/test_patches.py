@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from braggsynth.simulate import detector
-
 from braggsynth.data import patches
+from braggsynth.simulate import detector
 
 
 def poisson_volume(seed=0, shape=(48, 48, 48)):

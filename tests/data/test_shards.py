@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from braggsynth import io
-
 from braggsynth.data import shards
 
 CUBE = {"kind": "cube", "element": "Au", "size_nm": [2.0, 2.2]}

@@ -11,11 +11,9 @@ import h5py
 import numpy as np
 import pytest
 
-from braggsynth.simulate import detector, frames, scattering, shapes
-
 from braggsynth import io
 from braggsynth.cli import main
-
+from braggsynth.simulate import detector, frames, scattering, shapes
 
 DETECTOR = "entry_1/instrument_1/detector_1"
 SETTINGS = {"oversampling": [3.0, 3.5], "oversampling_per_axis": True, "max_rotation_deg": 180.0,
@@ -31,7 +29,6 @@ def files(tmp_path_factory):
     import keras
 
     from braggsynth.learn.model import build_model, save_model
-
 
     folder = tmp_path_factory.mktemp("cxi")
     atoms = shapes.build_particle({"kind": "octahedron", "element": "Au"}, size_nm=4.0)

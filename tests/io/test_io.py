@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from braggsynth import io
-
 from braggsynth.simulate import shapes
 
 

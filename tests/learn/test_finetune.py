@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic_patches import fringe_volume
-
-from braggsynth.simulate import detector
+from synthetic_patches import central_gap_scan
 
 from braggsynth.learn import finetune
-
-
-def central_gap_scan(shape=(64, 64, 64), width=3, seed=2):
-    """Noisy fringes with one gap plane through the middle of x: no 32^3 window is clear of it."""
-    rng = np.random.default_rng(seed)
-    truth = rng.poisson(fringe_volume(shape, rng, max_counts=1e5)).astype(np.float32)
-    gap = detector.gap_planes(shape, "vertical", (0, shape[2] // 2 - width // 2), width)
-    return np.where(gap, 0, truth), gap
 
 
 def test_the_split_axis_is_the_rocking_axis_else_the_longer_detector_axis():
@@ -45,7 +35,6 @@ def test_a_64_cubed_scan_with_a_gap_through_its_centre_is_fine_tuned():
     import keras
 
     from braggsynth.learn.model import build_model
-
 
     keras.utils.set_random_seed(0)
     scan, gap = central_gap_scan()

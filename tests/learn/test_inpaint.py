@@ -15,12 +15,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from braggsynth import io  # noqa: E402
-from braggsynth.score.baselines import linear_fill  # noqa: E402
-from braggsynth.simulate.detector import gap_planes  # noqa: E402
 from braggsynth.cli import main  # noqa: E402
+from braggsynth.data.patches import gap_through_centre  # noqa: E402
 from braggsynth.inpaint import gap_windows, inpaint  # noqa: E402
 from braggsynth.learn.model import build_model  # noqa: E402
-from braggsynth.data.patches import gap_through_centre  # noqa: E402
+from braggsynth.score.baselines import linear_fill  # noqa: E402
+from braggsynth.simulate.detector import gap_planes  # noqa: E402
 
 SHAPE = (45, 70, 53)
 
@@ -151,9 +151,8 @@ def test_cli_fills_with_the_shipped_model_by_default_and_beats_zero_fill(tmp_pat
     """``braggsynth inpaint IN OUT`` (the installed command, no --model) on a noisy fringe pattern."""
     from synthetic_patches import fringe_volume
 
-    from braggsynth.score import metrics
-
     from braggsynth.data import patches
+    from braggsynth.score import metrics
 
     rng = np.random.default_rng(8)
     truth = rng.poisson(fringe_volume((48, 64, 64), rng, max_counts=1e4)).astype(np.float32)
@@ -177,7 +176,6 @@ def test_cli_fills_with_the_shipped_model_by_default_and_beats_zero_fill(tmp_pat
 
 def test_calibrated_bounds_hold_the_fill_and_widen_with_the_calibration():
     from braggsynth.learn import uncertainty
-
 
     z, y, x = np.indices(SHAPE)
     volume = np.expm1(2.0 + 0.05 * y - 0.03 * x + 0.01 * z)

@@ -14,9 +14,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from braggsynth.score import baselines  # noqa: E402
 from braggsynth.learn import model as gapmodel
 from braggsynth.models import SHIPPED_WIDE_MODEL  # noqa: E402
+from braggsynth.score import baselines  # noqa: E402
 
 TINY = {"base_filters": 4, "depth": 2}
 
@@ -166,7 +166,6 @@ def test_the_shipped_cards_coverage_is_that_of_the_shipped_calibration_and_near_
     wrong values on a phasing), at most 8 points more often (a wide one only leaves the gap freer; the 32^3
     model of fd6e19a, calibrated on 20 validation particles, holds 73.7 % of the test split at 68 %)."""
     from braggsynth.learn import uncertainty
-
 
     card = json.loads(shipped.with_suffix(".json").read_text())
     calibration = uncertainty.read_calibration(shipped.with_suffix(".calibration.json"))

@@ -16,7 +16,8 @@ import pytest  # noqa: E402
 from synthetic_patches import write_fringe_dataset  # noqa: E402
 
 from braggsynth import io  # noqa: E402
-from braggsynth.learn import model as gapmodel, training
+from braggsynth.learn import model as gapmodel
+from braggsynth.learn import training
 
 TINY = {"base_filters": 4, "depth": 2}
 
@@ -259,7 +260,9 @@ def test_the_amplitude_loss_weighs_the_gap_in_sqrt_counts_relative_to_its_level(
     loss = training.GapAmplitudeLoss(2.0)
     assert float(loss(y_true, target)) == pytest.approx(0.0, abs=1e-6)
     predicted = np.where(mask > 0, target + 0.05, target)
-    amplitude = (lambda x: np.exp(0.5 * (low + x * span)))
+    def amplitude(x):
+        return np.exp(0.5 * (low + x * span))
+
     expected = [((mask[i] * (predicted[i] - target[i]) ** 2).sum() / mask[i].sum()
                  + 2.0 * (mask[i] * (amplitude(predicted[i]) - amplitude(target[i])) ** 2).sum()
                  / (mask[i] * amplitude(target[i]) ** 2).sum()) for i in range(2)]

@@ -8,7 +8,6 @@ import pytest
 from braggsynth.learn import uncertainty
 
 
-
 def patches(rng, count=30, sigma_edge=0.02, sigma_middle=0.08):
     """Fills and truths of 32^3 patches with an 8 px gap plane: the truth is the fill plus noise whose
     spread grows from the gap's edge to its middle, as a model's error does."""

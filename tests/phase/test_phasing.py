@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from braggsynth.simulate import frames, scattering, shapes
-
 from braggsynth.phase import phasing
 from braggsynth.report import realspace
+from braggsynth.simulate import frames, scattering, shapes
 
 N = 64
 SEQUENCE = "1*(20*ER+60*HIO)+1*(20*ER+60*HIO)+40*ER"  # 200 iterations keep the tests short
@@ -69,7 +68,6 @@ def test_free_pixels_keep_the_estimate_and_measured_ones_follow_the_data(cube_pe
 def test_the_evaluation_scores_the_free_gap_fill_beside_the_baselines(cube_peak):
     from braggsynth.report import evaluate
 
-
     counts = np.random.default_rng(0).poisson(np.abs(cube_peak) ** 2 * 1e5 / (np.abs(cube_peak) ** 2).max())
     gap = realspace.gap_plane(counts.shape, N // 2, 4)
     volume = {"scope": "held-out patterns vs counts", "name": "cube", "gap_width_px": 4,
@@ -84,7 +82,6 @@ def test_the_evaluation_scores_the_free_gap_fill_beside_the_baselines(cube_peak)
 def test_a_model_below_the_phasing_fill_is_not_called_above_the_baselines():
     from braggsynth.report import evaluate
 
-
     def row(method, pcc):
         return {"scope": "held-out patterns vs counts", "gap_width_px": 6, "method": method, "pcc_mean": pcc}
 
@@ -97,7 +94,6 @@ def test_partial_coherence_is_fitted_and_recovers_the_object_better_than_coheren
     """Data spread by a known point spread (sigma 0.8 px): phasing with ``psf`` fits a spread of about that
     width and finds the object better than phasing that takes the data as coherent, from the same starts."""
     from braggsynth.simulate import coherence
-
 
     n = 48
     z, y, x = np.mgrid[:n, :n, :n] - n // 2

@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from braggsynth.score import baselines
-
-from braggsynth.simulate import frames, scattering, shapes
 from braggsynth.phase import phasing, reconstruction
-from braggsynth.report import realspace
 from braggsynth.phase.reconstruction import Fill
-
+from braggsynth.report import realspace
+from braggsynth.score import baselines
+from braggsynth.simulate import frames, scattering, shapes
 
 N = 48
 SEQUENCE = "2*(20*ER+80*HIO)+20*ER"
@@ -175,7 +173,6 @@ def test_a_gap_that_does_not_fit_the_volume_is_refused():
 
 def test_simulated_validation_predicts_a_measured_file_when_it_ranks_the_versions_alike():
     from braggsynth.report.realspace import simulated_predicts_measured
-
 
     def row(pattern, kind, version, pcc, width=6):
         return {"pattern": pattern, "kind": kind, "gap_width_px": width, "position": "through", "version": version,

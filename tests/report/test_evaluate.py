@@ -13,10 +13,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from synthetic_patches import fringe_volume, write_fringe_dataset  # noqa: E402
 
-from braggsynth.report import evaluate  # noqa: E402
 from braggsynth.data import measured
-from braggsynth.score.baselines import BASELINES  # noqa: E402
 from braggsynth.learn.model import build_model, prefill_of  # noqa: E402
+from braggsynth.report import evaluate  # noqa: E402
+from braggsynth.score.baselines import BASELINES  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from synthetic_patches import write_fringe_dataset  # noqa: E402
 
-from braggsynth.learn import model as gapmodel, training  # noqa: E402
+from braggsynth.learn import model as gapmodel  # noqa: E402
+from braggsynth.learn import training
 from braggsynth.report import modelcard
 
 

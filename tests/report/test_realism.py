@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from braggsynth.simulate import coherence, detector
-
 from braggsynth.report import discriminator, realism
+from braggsynth.simulate import coherence, detector
 
 
 def sinc_peak(period=4.0, n=64, background=0.0):

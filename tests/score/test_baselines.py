@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from braggsynth.score import baselines
-
 from braggsynth.simulate.detector import gap_planes
-
 
 
 def ramp(shape=(12, 40, 36)):

@@ -10,7 +10,6 @@ from skimage.metrics import structural_similarity as skimage_ssim
 from braggsynth.score import metrics
 
 
-
 def test_pcc_is_invariant_to_affine_maps_and_undefined_for_a_constant():
     rng = np.random.default_rng(0)
     truth = rng.random((16, 16, 16))

@@ -4,7 +4,6 @@ import pytest
 from braggsynth.simulate import coherence
 
 
-
 def test_point_spread_sums_to_one_and_is_a_delta_along_an_axis_of_sigma_zero():
     psf = coherence.point_spread((16, 20, 24), (1.0, 0.0, 2.0), 0.3)
     assert psf.sum() == pytest.approx(1.0)

@@ -4,7 +4,6 @@ import pytest
 from braggsynth.simulate import detector
 
 
-
 def test_poisson_counts_have_the_mean_and_variance_of_the_flux():
     flux = 37.0
     expected = detector.expected_counts(np.full((32, 64, 64), 3.0), max_counts=flux)

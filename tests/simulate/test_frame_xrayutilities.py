@@ -22,9 +22,8 @@ import math
 import numpy as np
 import pytest
 
-from braggsynth.simulate import frames, scattering, shapes
-
 from braggsynth import io
+from braggsynth.simulate import frames, scattering, shapes
 
 xu = pytest.importorskip("xrayutilities", reason="the reference for the detector frame: pip install xrayutilities")
 

@@ -4,9 +4,8 @@ pattern's file records."""
 import numpy as np
 import pytest
 
-from braggsynth.simulate import frames, scattering, shapes
-
 from braggsynth import io
+from braggsynth.simulate import frames, scattering, shapes
 
 SETTINGS = {"oversampling": [2.5, 4.5], "oversampling_per_axis": True, "max_rotation_deg": 180.0,
             "frame": "detector", "detector_fraction": 0.5,
@@ -31,7 +30,8 @@ def test_detector_frame_fringes_of_a_cube_fall_where_the_analytic_formula_puts_t
     fine = 32  # samples per voxel along the line
     for axis in range(3):
         step = geometry.basis[:, axis]
-        line_basis = np.column_stack([step / fine, geometry.basis[:, (axis + 1) % 3], geometry.basis[:, (axis + 2) % 3]])
+        line_basis = np.column_stack([step / fine, geometry.basis[:, (axis + 1) % 3],
+                                      geometry.basis[:, (axis + 2) % 3]])
         line = np.abs(scattering.bragg_peak(positions, g, line_basis, (32 * fine, 1, 1), backend="finufft")[:, 0, 0])
         t = (np.arange(32 * fine) - 16 * fine) / fine  # voxels of the detector-frame grid along this axis
         after = t > 0

@@ -9,7 +9,6 @@ from synthetic_patches import fringe_volume
 from braggsynth.simulate import detector, gaps
 
 
-
 def scan_with(mask, rng, *, noise=True, max_counts=1e5, dtype=np.float32, fill=0):
     """A fringe scan (photons) whose gap voxels hold ``fill``."""
     expected = fringe_volume(mask.shape, rng, max_counts=max_counts)

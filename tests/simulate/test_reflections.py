@@ -1,17 +1,15 @@
 """One reflection per grid: the reciprocal-lattice points a grid reaches, redrawn geometries, the config check."""
 
 import copy
+import functools
 
 import numpy as np
 import pytest
 import yaml
-
-import functools
+from conftest import REPO
 
 from braggsynth import config, seeds
-
 from braggsynth.simulate import frames, reflections, relax, scattering, shapes
-from conftest import REPO
 
 GRID = (128, 128, 128)
 ORTHOGONAL = {"oversampling": [2.5, 4.5], "oversampling_per_axis": False, "max_rotation_deg": 180.0}

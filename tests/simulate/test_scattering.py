@@ -5,7 +5,6 @@ import pytest
 
 from braggsynth.simulate import scattering, shapes
 
-
 AU = {"element": "Au"}
 CENTRE_TOLERANCE = 1e-6  # NUFFT error allowed, relative to the peak amplitude
 

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 from ase.build import bulk
+from conftest import AU_SURFACE_ENERGIES
 from wulffpack import SingleCrystal, Winterbottom
 
 from braggsynth.simulate import shapes
-
-from conftest import AU_SURFACE_ENERGIES
 
 WULFF = {"kind": "wulff", "element": "Au", "surface_energies": AU_SURFACE_ENERGIES}
 WINTERBOTTOM = {
@@ -84,7 +83,8 @@ def family_fractions(poly, interface_hkl=None):
     areas = poly.facet_areas()
     fractions = {}
     for hkl, area in zip(poly.hkl, areas):
-        key = "interface" if interface_hkl is not None and list(hkl) == list(interface_hkl) else tuple(sorted(np.abs(hkl))[::-1])
+        is_interface = interface_hkl is not None and list(hkl) == list(interface_hkl)
+        key = "interface" if is_interface else tuple(sorted(np.abs(hkl))[::-1])
         fractions[key] = fractions.get(key, 0.0) + area / areas.sum()
     return {key: value for key, value in fractions.items() if value > 0}
 
@@ -113,7 +113,8 @@ def test_winterbottom_shape_matches_wulffpack(interface_hkl):
 
 
 def test_facets_that_do_not_close_a_polyhedron_are_rejected():
-    spec = {"kind": "facets", "facets": [{"hkl": h, "distance": 1.0} for h in ([1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1])]}
+    open_below = ([1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1])
+    spec = {"kind": "facets", "facets": [{"hkl": h, "distance": 1.0} for h in open_below]}
     with pytest.raises(ValueError, match="do not close a polyhedron: it is open along \\[0.0, 0.0, -1.0\\]"):
         shapes.shape_polyhedron(spec)
 

@@ -10,7 +10,6 @@ from snakemake.utils import validate
 
 from braggsynth.config import ConfigError, check_config, load_schema, schema_error
 
-
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_FILES = ", ".join(str(path) for path in workflow.configfiles) or "config"
 
@@ -35,7 +34,6 @@ config["experimental"] = [entry for entry in config["experimental"]
 def _check_splits():
     """Every split with a positive fraction gets a source: known from the config, before any job runs."""
     from braggsynth.data.dataset import empty_splits, shapes_missing_from_splits, source_id
-
 
     fractions = config["dataset"]["split_fractions"]
     particles = (source_id(shape, sample) for shape, sample in particle_samples())
@@ -78,7 +76,6 @@ def shards():
     """(shape, shard) of every shard job; shards are zero-padded indices."""
     from braggsynth.data.shards import shard_count
 
-
     return [(shape, f"{index:04d}") for shape, spec in config["shapes"].items()
             for index in range(shard_count(spec["count"], PARTICLES_PER_JOB))]
 
@@ -93,7 +90,6 @@ def shard_job(wildcards):
     the shard's samples (one parameter: Snakemake evaluates each parameter function of each job)."""
     from braggsynth.data.shards import shard_samples
 
-
     spec = config["shapes"][wildcards.shape]
     return {"spec": without(spec, "count"),
             "samples": shard_samples(int(wildcards.shard), spec["count"], PARTICLES_PER_JOB)}
@@ -102,7 +98,6 @@ def shard_job(wildcards):
 def _shard_memory_mb():
     """MB per shape that a particle_shard job (LAMMPS) and a pattern_shard job (NUFFT) need."""
     from braggsynth.data.shards import memory_mb
-
 
     needs = {shape: memory_mb(spec, config["peaks"]["grid"]) for shape, spec in config["shapes"].items()}
     return ({shape: relax for shape, (relax, _) in needs.items()}, {shape: peak for shape, (_, peak) in needs.items()})
@@ -114,7 +109,6 @@ RELAX_MEMORY_MB, PEAK_MEMORY_MB = _shard_memory_mb()
 def shard_folder(stage, shape, sample):
     """The shard folder of ``stage`` (particles, relaxed, peaks, detector, patches) holding a sample."""
     from braggsynth.data.shards import shard_of
-
 
     return f"results/{stage}/{shape}/shard{shard_of(sample, PARTICLES_PER_JOB)}"
 
@@ -221,7 +215,6 @@ def shipped_model():
     made for patches of another size than the run's)."""
     from braggsynth.models import SHIPPED_MODEL, SHIPPED_PATCH_SIZE
 
-
     wanted = config["evaluate"]["shipped"] and config["patches"]["size"] == SHIPPED_PATCH_SIZE
     return [str(SHIPPED_MODEL)] if wanted and SHIPPED_MODEL.is_file() else []
 
@@ -235,7 +228,6 @@ def shipped_wide_model():
     """The package's wide-gap model, scored on EIGER-like gaps (none when switched off or absent)."""
     from braggsynth.models import SHIPPED_WIDE_MODEL
 
-
     wanted = config["evaluate"]["shipped"] and config["evaluate"]["wide_gaps_px"]
     return [str(SHIPPED_WIDE_MODEL)] if wanted and SHIPPED_WIDE_MODEL.is_file() else []
 
@@ -243,7 +235,6 @@ def shipped_wide_model():
 def test_particles(wanted):
     """(shape, sample) of the first ``wanted`` test-split particles, in config order."""
     from braggsynth.data.dataset import source_id, split_of
-
 
     found = []
     for shape, spec in config["shapes"].items():
@@ -298,7 +289,6 @@ _check_splits()
 onstart:
     from braggsynth.io import remove_partials
 
-
     removed = remove_partials("results")
     if removed:
         print(f"removed {len(removed)} half-written .part files left by interrupted jobs", file=sys.stderr)
@@ -314,7 +304,6 @@ def set_aside_damaged_shards(rule, outputs):
     their manifests (sizes and HDF5 signatures), so that Snakemake sees them missing, and make them targets."""
     from braggsynth.data.shards import set_aside_damaged
 
-
     if not workflow.is_main_process:
         return  # a job's own Snakemake (cluster, subprocess) leaves the folders of running jobs alone
     if any(Path(".snakemake", "locks").glob("*.lock")):
@@ -329,7 +318,6 @@ def set_aside_damaged_shards(rule, outputs):
 def print_dag_estimate():
     """Above 1e6 particles, one line on what building the DAG costs and the shard size that cuts it."""
     from braggsynth.data.shards import dag_estimate
-
 
     line = dag_estimate([spec["count"] for spec in config["shapes"].values()], PARTICLES_PER_JOB)
     if line and workflow.is_main_process:

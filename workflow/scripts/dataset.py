@@ -1,10 +1,8 @@
 """Rule dataset: assemble the patch shards into one chunked HDF5 split by source, with its card."""
 
-from braggsynth.data import dataset, shards
-
 from braggsynth import io
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import dataset, shards
 
 log = setup_logging(snakemake.log[0])
 seed, fractions = snakemake.params.seed, snakemake.params.split_fractions

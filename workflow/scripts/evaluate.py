@@ -12,12 +12,12 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
 import scipy.fft  # noqa: E402
 
+from braggsynth import inpaint, io
 from braggsynth.cli import setup_logging  # noqa: E402
+from braggsynth.data import shards
+from braggsynth.learn import model
 from braggsynth.report import evaluate  # noqa: I001
 from braggsynth.simulate import gaps
-from braggsynth import inpaint, io
-from braggsynth.learn import model
-from braggsynth.data import shards
 
 log = setup_logging(snakemake.log[0])
 settings, gap_widths = snakemake.params.settings, snakemake.params.gap_widths
@@ -30,7 +30,8 @@ for path in shards.verified_files(snakemake.params.patterns):
     if width > widest:
         log.warning("%s: its %d px gap is wider than %d px patches can fill; not evaluated", path, width, widest)
     elif gap_widths is None or width in gap_widths:
-        simulated.append({"scope": "held-out patterns vs counts", "name": f"{Path(path).parents[1].name}/{Path(path).stem}",
+        simulated.append({"scope": "held-out patterns vs counts",
+                          "name": f"{Path(path).parents[1].name}/{Path(path).stem}",
                           "intensity": recording["counts"].astype(np.float32), "expected": recording["expected"],
                           "gap_mask": recording["mask"], "gap_width_px": width})
 measured_files = [(Path(path).parent.name, *io.read_measured(path)) for path in snakemake.input.measured]
@@ -40,7 +41,8 @@ if snakemake.input.shipped:
 calibrations = {"model": snakemake.output.calibration}
 if "shipped" in models:
     calibrations["shipped"] = snakemake.output.shipped_calibration
-wide_models = {"shipped wide": model.load_model(path) for path in snakemake.input.shipped_wide}
+wide_models = ({"shipped wide": model.load_model(snakemake.input.shipped_wide[0])}
+               if snakemake.input.shipped_wide else {})
 with scipy.fft.set_workers(snakemake.threads):  # phase retrieval's FFTs, when phasing_fill is on
     rows = evaluate.evaluate(
         snakemake.input.dataset, models, Path(snakemake.output.report).parent, simulated=simulated,

@@ -2,12 +2,10 @@
 
 import numpy as np
 
-from braggsynth.simulate import detector
-
 from braggsynth import io, seeds
-from braggsynth.data import measured
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import measured
+from braggsynth.simulate import detector
 
 log = setup_logging(snakemake.log[0])
 entry, seed = snakemake.params.entry, snakemake.params.seed

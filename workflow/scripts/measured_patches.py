@@ -1,10 +1,8 @@
 """Rule measured_patches: patches of a measured peak; its own masked voxels never become targets."""
 
 from braggsynth import io, seeds
-
-from braggsynth.data import measured, patches
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import measured, patches
 
 log = setup_logging(snakemake.log[0])
 settings, seed, name = snakemake.params.patches, snakemake.params.seed, snakemake.wildcards.name

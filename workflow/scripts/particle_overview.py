@@ -3,10 +3,8 @@
 from pathlib import Path
 
 from braggsynth import figures, io
-
-from braggsynth.data import shards
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import shards
 
 setup_logging(snakemake.log[0])
 particles = [(f"{Path(p).parents[1].name}/{Path(p).stem}", io.read_relaxed(p))

@@ -1,9 +1,7 @@
 """Rule particle_shard: build the shard's particles, then relax them with LAMMPS."""
 
-from braggsynth.data import shards
-
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import shards
 
 setup_logging(snakemake.log[0])
 shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output

@@ -1,9 +1,7 @@
 """Rule pattern_shard: the Bragg peaks of the shard's relaxed particles, their detector recordings, patches."""
 
-from braggsynth.data import shards
-
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import shards
 
 setup_logging(snakemake.log[0])
 shape, params, output = snakemake.wildcards.shape, snakemake.params, snakemake.output

@@ -3,10 +3,8 @@
 from pathlib import Path
 
 from braggsynth import figures, io
-
-from braggsynth.data import shards
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import shards
 
 setup_logging(snakemake.log[0])
 read = [(Path(path).stem, io.read_peak(path)) for path in shards.verified_files(snakemake.params.peaks)]

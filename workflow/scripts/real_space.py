@@ -13,13 +13,12 @@ from pathlib import Path
 def main():
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
-    from braggsynth.cli import setup_logging
-
-    from braggsynth.report import evaluate, realspace  # noqa: I001
     from braggsynth import io
+    from braggsynth.cli import setup_logging
+    from braggsynth.data import shards
     from braggsynth.learn import model, uncertainty
     from braggsynth.phase import reconstruction
-    from braggsynth.data import shards
+    from braggsynth.report import evaluate, realspace  # noqa: I001
 
     log = setup_logging(snakemake.log[0])
     shards.verified_files(path for pair in snakemake.params.patterns for path in pair)

@@ -6,11 +6,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from braggsynth import figures, io
-
-from braggsynth.report import realism
-from braggsynth.data import shards
 from braggsynth.cli import setup_logging
-
+from braggsynth.data import shards
+from braggsynth.report import realism
 
 log = setup_logging(snakemake.log[0])
 settings = snakemake.params.settings

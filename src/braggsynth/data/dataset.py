@@ -1,13 +1,13 @@
 """Assemble patch shards into one training set with train / validation / test splits.
 
 A shard holds the patches of one *source* (a simulated pattern or a measured
-file, see :func:`braggsynth.io.write_patch_shard`).  Whole simulated sources go
+file, see :func:`braggsynth.io.shards.write_patch_shard`).  Whole simulated sources go
 to one split, chosen from a hash of (seed, source id): a source never appears
 in two splits, and adding sources never moves the existing ones.  Measured
 sources always go to ``train``: their patches come from the half of the file
 that the evaluation never scores (:func:`braggsynth.data.measured.fit_region`).
 
-The copy is scheduled by :mod:`dask` and never holds more than a few patches,
+The copy is scheduled by ``dask`` and never holds more than a few patches,
 so memory does not grow with the size of the set.  Shards chunked and filtered
 like the dataset (one patch per chunk, the same compression, as the workflow
 writes them) have their compressed chunks moved as stored bytes (HDF5 direct
@@ -35,8 +35,8 @@ of ``chunk_patches`` patches (one by default), gzip-compressed.
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -46,7 +46,6 @@ import h5py
 import numpy as np
 
 from braggsynth import io
-
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -62,7 +61,8 @@ def _check_fractions(split_fractions) -> dict:
     unknown = set(split_fractions) - set(SPLITS)
     if unknown or any(f < 0 for f in fractions.values()) or not math.isclose(sum(fractions.values()), 1.0,
                                                                               rel_tol=1e-9, abs_tol=1e-8):
-        raise ValueError(f"split_fractions must give {', '.join(SPLITS)} fractions >= 0 summing to 1, got {dict(split_fractions)}")
+        raise ValueError(f"split_fractions must give {', '.join(SPLITS)} fractions >= 0 summing to 1, "
+                         f"got {dict(split_fractions)}")
     return fractions
 
 
@@ -124,24 +124,34 @@ def assemble(shard_paths, output_path, *, split_fractions=DEFAULT_SPLIT_FRACTION
 
     Parameters
     ----------
-    shard_paths : paths of the shards, one per source (unique ``source_id``).
-    output_path : HDF5 file to write (layout in the module docstring).
-    split_fractions : mapping split -> fraction of the sources (not patches).
-    seed : the global seed, for the split hash.
-    chunk_patches : patches per HDF5 chunk of the 4D arrays (1: a reader
+    shard_paths
+        paths of the shards, one per source (unique ``source_id``).
+    output_path
+        HDF5 file to write (layout in the module docstring).
+    split_fractions
+        mapping split -> fraction of the sources (not patches).
+    seed
+        the global seed, for the split hash.
+    chunk_patches
+        patches per HDF5 chunk of the 4D arrays (1: a reader
         fetches one patch by decompressing exactly one chunk).
-    block_patches : patches per dask block; memory is a few blocks, whatever
+    block_patches
+        patches per dask block; memory is a few blocks, whatever
         the number of patches.
-    compression, compression_opts, shuffle : HDF5 filters of the 4D arrays
+    compression, compression_opts, shuffle
+        HDF5 filters of the 4D arrays
         ("gzip" with a level, "lzf" with None, or None; byte shuffle).  gzip 1
         without shuffle compressed patches of Poisson counts 5x at 70 MB/s,
         with shuffle only 3x at 40 MB/s.  The filters do not change values.
-    max_open_shards : shards open (and concatenated) at once.  Each open
+    max_open_shards
+        shards open (and concatenated) at once.  Each open
         shard costs its HDF5 metadata (about 2 MiB for 1000 patches), so
         memory is bounded by this and ``block_patches``, not by the number of
         shards or patches.
-    record : provenance to store.
-    copy_chunks : move the compressed chunks of shards chunked and filtered
+    record
+        provenance to store.
+    copy_chunks
+        move the compressed chunks of shards chunked and filtered
         like the dataset as stored bytes (HDF5 direct chunk I/O), never
         decoding them; False decodes and re-encodes every patch (dask), as
         shards of other filters always are.  The values are the same.
@@ -360,7 +370,6 @@ def patch_montage(dataset_path, png_path, per_split: int = 6, rng: np.random.Gen
     of a given file is reproducible).
     """
     from braggsynth.figures import patch_slices
-
 
     rng = rng if rng is not None else np.random.default_rng(0)
     panels = []

@@ -3,7 +3,7 @@
 A phase-retrieval reconstruction (complex object, modulus = electron density,
 phase = projected displacement) gives back a realistic Bragg peak of a real
 particle: the squared modulus of its zero-padded Fourier transform.  Files of
-measured intensities are read by :func:`braggsynth.io.read_measured`.
+measured intensities are read by :func:`braggsynth.io.measured.read_measured`.
 """
 
 from __future__ import annotations
@@ -29,16 +29,20 @@ def scoring_region(shape) -> np.ndarray:
 
 
 def peak_from_object(obj, shape) -> np.ndarray:
-    """Bragg-peak intensity |FFT(object zero-padded to ``shape``)|^2, centred (float64, z y x).
+    """Bragg-peak intensity ``|FFT(object zero-padded to shape)|^2``, centred (float64, z y x).
 
     Parameters
     ----------
-    obj : complex array (z, y, x), or (modes, z, y, x) for a mode
+    obj
+        complex array (z, y, x), or (modes, z, y, x) for a mode
         decomposition, whose intensities add (incoherent sum over modes).
-    shape : (n_z, n_y, n_x), each at least the object's size.  The
+    shape
+        (n_z, n_y, n_x), each at least the object's size.  The
         oversampling along an axis is n / (extent of the particle in voxels);
         phase retrieval wants at least 2.
 
+    Notes
+    -----
     The object is centred in the padded box; the zero frequency (the Bragg
     position) is moved to index n // 2 (``fftshift``), the convention of the
     simulated peaks.

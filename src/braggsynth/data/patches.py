@@ -18,7 +18,6 @@ import numpy as np
 from braggsynth.simulate.detector import ORIENTATIONS, gap_planes
 
 
-
 def scale(patch, low: float, high: float) -> np.ndarray:
     """log(I + 1) mapped linearly so that ``low`` -> 0 and ``high`` -> 1 (float32).
 
@@ -35,14 +34,18 @@ def normalise(patch, gap_mask) -> tuple[np.ndarray, tuple[float, float]]:
 
     Parameters
     ----------
-    patch : array of non-negative intensities (photons), any shape.
-    gap_mask : bool array of the same shape, True in the gap.
+    patch
+        array of non-negative intensities (photons), any shape.
+    gap_mask
+        bool array of the same shape, True in the gap.
 
     Returns
     -------
-    x : float32 array, log(I + 1) min-max scaled to [0, 1] over the non-gap
+    x
+        float32 array, log(I + 1) min-max scaled to [0, 1] over the non-gap
         voxels; gap voxels are 0.
-    (low, high) : floats, min and max of log(I + 1) over the non-gap voxels;
+    low, high
+        floats, min and max of log(I + 1) over the non-gap voxels;
         pass them to :func:`denormalise` (and to :func:`scale` for the target).
     """
     patch = np.asarray(patch, dtype=np.float64)
@@ -153,27 +156,36 @@ def make_patches(intensity, rng: np.random.Generator, *, count: int, patch_size:
 
     Parameters
     ----------
-    intensity : (z, y, x) array of non-negative intensities, the truth: the
+    intensity
+        (z, y, x) array of non-negative intensities, the truth: the
         ground-truth counts of a simulation, or a measured intensity.
-    rng : numpy Generator (corners, then for each patch its width and
+    rng
+        numpy Generator (corners, then for each patch its width and
         orientation).
-    count : number of patches.
-    patch_size : s, pixels.
-    gap_widths_px : widths to draw from, uniformly.
-    cross_probability : probability of a cross gap; otherwise vertical or
+    count
+        number of patches.
+    patch_size
+        s, pixels.
+    gap_widths_px
+        widths to draw from, uniformly.
+    cross_probability
+        probability of a cross gap; otherwise vertical or
         horizontal with equal probability.
-    excluded : bool (z, y, x), voxels no patch may hold (measured mask).
-    expected : optional (z, y, x) expected counts of which ``intensity`` is a
+    excluded
+        bool (z, y, x), voxels no patch may hold (measured mask).
+    expected
+        optional (z, y, x) expected counts of which ``intensity`` is a
         Poisson draw (the noise-free truth of a simulation).
-    unknown : optional bool (z, y, x), voxels without a measurement that a
+    unknown
+        optional bool (z, y, x), voxels without a measurement that a
         patch may hold (a scan's real gaps, when fine-tuning on it): they join
         the patch's gap in ``mask`` (the model sees them unknown) and are left
         out of ``scored``.
 
     Returns
     -------
-    dict of arrays:
-        ``input`` float32 (n, s, s, s): the normalised patch, 0 in the gap;
+    dict
+        Arrays: ``input`` float32 (n, s, s, s): the normalised patch, 0 in the gap;
         ``target`` float32 (n, s, s, s): the normalised truth with the same
         (low, high), so the gap may exceed [0, 1] where it hides the brightest
         voxels; ``expected`` float32 (n, s, s, s): the normalised expected

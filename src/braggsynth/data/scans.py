@@ -20,7 +20,7 @@ masks aliens, streaks and bad pixels.  Only its voxels in gap stripes
 ``masked``: unmeasured, not filled (a model fills detector gaps, not an alien's
 place), and left free in phasing, as PyNX leaves them, unless
 ``fill_masked`` asks to fill them too.  A mask file (``mask_path``) says
-what to fill: all of it.  Every error is a :class:`braggsynth.io.DataFileError`
+what to fill: all of it.  Every error is a :class:`braggsynth.io.files.DataFileError`
 of one line naming the file.
 """
 
@@ -31,11 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from braggsynth.simulate import detector as detectors
-
-from braggsynth.simulate import gaps
-
 from braggsynth import io
+from braggsynth.simulate import detector as detectors
+from braggsynth.simulate import gaps
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +42,18 @@ class Scan:
 
     Attributes
     ----------
-    intensity : float32 (z, y, x), photons; 0 in the mask and in ``masked``.
-    mask : bool (z, y, x), True on the voxels to fill.
-    stripes : gap stripes of the mask, (axis, start, stop) (:func:`braggsynth.simulate.gaps.gap_stripes`).
-    mask_source : where the mask came from, in words.
-    where : the file (and key) read.
-    masked : bool (z, y, x), True on the file's other masked voxels (aliens, bad pixels): unmeasured, not
+    intensity
+        float32 (z, y, x), photons; 0 in the mask and in ``masked``.
+    mask
+        bool (z, y, x), True on the voxels to fill.
+    stripes
+        gap stripes of the mask, (axis, start, stop) (:func:`braggsynth.simulate.gaps.gap_stripes`).
+    mask_source
+        where the mask came from, in words.
+    where
+        the file (and key) read.
+    masked
+        bool (z, y, x), True on the file's other masked voxels (aliens, bad pixels): unmeasured, not
         to fill, left free in phasing.
     """
 
@@ -77,14 +81,20 @@ def read_scan(path, *, key: str | None = None, mask_path=None, mask_key: str | N
 
     Parameters
     ----------
-    path : the scan (:func:`braggsynth.io.read_raw` formats); ``key`` its dataset.
-    mask_path : a mask file; ``mask_key`` its dataset (or, without
+    path
+        the scan (:func:`braggsynth.io.measured.read_raw` formats); ``key`` its dataset.
+    mask_path
+        a mask file; ``mask_key`` its dataset (or, without
         ``mask_path``, the scan file's dataset holding the mask).
-    detector : a detector preset with a frame layout (:data:`braggsynth.simulate.detector.PRESETS`).
-    roi : (row, column) of the scan's first pixel on the detector frame (default (0, 0)).
-    require_gap : a scan without any gap is an error (to fill); False returns it with an empty mask
+    detector
+        a detector preset with a frame layout (:data:`braggsynth.simulate.detector.PRESETS`).
+    roi
+        (row, column) of the scan's first pixel on the detector frame (default (0, 0)).
+    require_gap
+        a scan without any gap is an error (to fill); False returns it with an empty mask
         (``mask_source`` says so), as phasing takes it.
-    fill_masked : the scan file's masked voxels outside the gap stripes are to be filled too (module docstring).
+    fill_masked
+        the scan file's masked voxels outside the gap stripes are to be filled too (module docstring).
     """
     data, file_mask, where = io.read_raw(path, key, None if mask_path is not None else mask_key)
     data = np.asarray(data)

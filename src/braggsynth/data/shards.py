@@ -13,8 +13,9 @@ Each stage function reads its input folder, computes, and writes its output
 folder, whose last write is ``manifest.json`` (each file's name, size and
 SHA-256): a folder without one is unfinished, and :func:`files_in` and
 :func:`verified_files` check a folder against it before anything reads it.
-The science is in :mod:`shapes`, :mod:`relax`, :mod:`scattering`,
-:mod:`detector` and :mod:`patches`.
+The science is in :mod:`braggsynth.simulate.shapes`, :mod:`braggsynth.simulate.relax`,
+:mod:`braggsynth.simulate.scattering`, :mod:`braggsynth.simulate.detector` and
+:mod:`braggsynth.data.patches`.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth.data import dataset, patches
-
-from braggsynth.simulate import detector, frames, reflections, relax, scattering, shapes
 from braggsynth import io, seeds
+from braggsynth.data import dataset, patches
+from braggsynth.simulate import detector, frames, reflections, relax, scattering, shapes
 
 log = logging.getLogger("braggsynth")
 
@@ -303,7 +303,7 @@ def _raise_if_damaged(folder, names=None) -> list[Path]:
 
 def check_folder(folder) -> list[Path]:
     """The files of a shard folder in its manifest's order (sample, then pattern), each checked against the
-    manifest (size, HDF5 signature, SHA-256); a damaged one raises :class:`braggsynth.io.DataFileError`
+    manifest (size, HDF5 signature, SHA-256); a damaged one raises :class:`braggsynth.io.files.DataFileError`
     naming it and the command that remakes the folder."""
     return _raise_if_damaged(folder)
 
@@ -355,7 +355,7 @@ def set_aside_damaged(folders, rule: str) -> tuple[list[str], list[str]]:
 
 # --- What a large config costs before any job runs -------------------------------------------------
 
-#: Seconds and GiB that building the DAG costs (every dry run, every start): a fixed part, a part per
+#: Seconds and GiB that building the DAG costs (every dry run, every start) — a fixed part, a part per
 #: configured particle (the config checks walk every one) and a part per shard job.  The first two are
 #: dry runs of one shape of 20, 2e6 and 1e7 particles in 48 jobs (4.7 s, 9.8 s, 27 s; 0.21, 0.48, 1.6 GB);
 #: the last fits the dry runs of 1e6 and 1e7 particles at 100 per shard (20,000 and 200,000 shard jobs:

@@ -9,18 +9,64 @@
 Every public name is also here (``from braggsynth import io; io.read_peak(...)``).
 """
 
-from braggsynth.io.files import (  # noqa: F401
-    PROVENANCE_PACKAGES, DataFileError, package_versions, provenance, atomic_path, atomic_h5, PRODUCERS, remake_hint, remove_partials, remove_stale_partials, open_h5, write_json_attr, read_json_attr, HDF5_SUFFIXES, check_volume,
-)
-from braggsynth.io.particles import (  # noqa: F401
-    write_particle, read_particle, write_relaxed, read_relaxed,
-)
 from braggsynth.io.cxi import (  # noqa: F401
-    JOULE_PER_KEV, CXI_VERSION, PIXEL_IS_MISSING, DETECTOR, NX_CLASSES, AXES, GEOMETRY_UNITS, SUFFIX_UNITS, COMPRESSED, pixel_mask, peak_geometry, read_geometry, write_peak, read_peak, write_cxi_intensity, write_detector_pattern, read_detector_pattern, write_inpainted, write_reconstruction,
+    AXES,
+    COMPRESSED,
+    CXI_VERSION,
+    DETECTOR,
+    GEOMETRY_UNITS,
+    JOULE_PER_KEV,
+    NX_CLASSES,
+    PIXEL_IS_MISSING,
+    SUFFIX_UNITS,
+    peak_geometry,
+    pixel_mask,
+    read_detector_pattern,
+    read_geometry,
+    read_peak,
+    write_cxi_intensity,
+    write_detector_pattern,
+    write_inpainted,
+    write_peak,
+    write_reconstruction,
+)
+from braggsynth.io.files import (  # noqa: F401
+    HDF5_SUFFIXES,
+    PRODUCERS,
+    PROVENANCE_PACKAGES,
+    DataFileError,
+    atomic_h5,
+    atomic_path,
+    check_volume,
+    open_h5,
+    package_versions,
+    provenance,
+    read_json_attr,
+    remake_hint,
+    remove_partials,
+    remove_stale_partials,
+    write_json_attr,
 )
 from braggsynth.io.measured import (  # noqa: F401
-    CXI_DATA_KEYS, CXI_MASK_KEYS, read_measured, read_raw, MASK_FILE_KEYS, read_mask, volume_mask, read_object,
+    CXI_DATA_KEYS,
+    CXI_MASK_KEYS,
+    MASK_FILE_KEYS,
+    read_mask,
+    read_measured,
+    read_object,
+    read_raw,
+    volume_mask,
+)
+from braggsynth.io.particles import (  # noqa: F401
+    read_particle,
+    read_relaxed,
+    write_particle,
+    write_relaxed,
 )
 from braggsynth.io.shards import (  # noqa: F401
-    SHARD_ARRAYS, SHARD_ATTRIBUTES, ORIGINS, write_patch_shard, read_shard_info,
+    ORIGINS,
+    SHARD_ARRAYS,
+    SHARD_ATTRIBUTES,
+    read_shard_info,
+    write_patch_shard,
 )

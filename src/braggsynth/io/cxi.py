@@ -75,8 +75,8 @@ def pixel_mask(mask) -> np.ndarray:
 
 
 def peak_geometry(reflection, reflection_vector, geometry) -> dict:
-    """The geometry record of a pattern (a :class:`braggsynth.simulate.frames.PatternGeometry`): {path under entry_1: value}
-    as :func:`read_geometry` returns it."""
+    """The geometry record of a pattern (a :class:`braggsynth.simulate.frames.PatternGeometry`):
+    {path under entry_1: value} as :func:`read_geometry` returns it."""
     record = {"frame": geometry.frame, "result_1/reflection": np.asarray(reflection, dtype=int),
               "result_1/reflection_vector": np.asarray(reflection_vector, dtype=np.float64),
               "result_1/q_basis": np.asarray(geometry.basis, dtype=np.float64),
@@ -164,7 +164,7 @@ def write_peak(path, *, amplitude, reflection, reflection_vector, geometry, back
     Layout (arrays are (z, y, x) = (rocking, detector rows, detector columns)):
 
     - ``cxi_version`` = 160; ``entry_1/instrument_1/detector_1/data`` (also ``entry_1/data_1/data``):
-      intensity |F|^2, float32, in units of one atom's scattering (unit form factor), before any detector.
+      intensity ``|F|^2``, float32, in units of one atom's scattering (unit form factor), before any detector.
     - ``entry_1/data_1/amplitude``: complex amplitude F (``amplitude_dtype``;
       absent when ``amplitude_dtype`` is "none").
     - ``entry_1/result_1``: ``reflection`` (h, k, l), ``reflection_vector`` G
@@ -215,7 +215,8 @@ def read_peak(path) -> dict:
     return peak
 
 
-def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = None, geometry: dict | None = None) -> None:
+def write_cxi_intensity(path, intensity, mask=None, *, record: dict | None = None,
+                        geometry: dict | None = None) -> None:
     """Write a 3D intensity (and mask) in the CXI layout (above), as PyNX and cdiutils read it.
 
     Layout: ``cxi_version`` = 160; ``entry_1/instrument_1/detector_1/data`` (also ``entry_1/data_1/data``)

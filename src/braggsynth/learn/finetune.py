@@ -25,11 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth.score import metrics
-
 from braggsynth.data import patches
+from braggsynth.score import metrics
 from braggsynth.simulate.gaps import gap_stripes
-
 
 log = logging.getLogger("braggsynth.learn.finetune")
 
@@ -73,18 +71,27 @@ def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: i
 
     Parameters
     ----------
-    intensity : (z, y, x) photons; values in the gap are ignored.
-    gap_mask : (z, y, x) bool, the scan's real gaps (unknown in any window that holds them, never scored).
-    rng : numpy Generator.
-    patch_size : window side (the model's).
-    windows, held_back : windows wanted in each half (:func:`split_axis`); fewer when fewer positions exist.
+    intensity
+        (z, y, x) photons; values in the gap are ignored.
+    gap_mask
+        (z, y, x) bool, the scan's real gaps (unknown in any window that holds them, never scored).
+    rng
+        numpy Generator.
+    patch_size
+        window side (the model's).
+    windows, held_back
+        windows wanted in each half (:func:`split_axis`); fewer when fewer positions exist.
 
     Returns
     -------
-    {"train": ..., "held_back": ..., "axis": the split's axis}, the first two dicts of
-    :func:`braggsynth.data.patches.make_patches` with ``scored``.
+    dict
+        ``{"train": ..., "held_back": ..., "axis": ...}``: the first two dicts of
+        :func:`braggsynth.data.patches.make_patches` with ``scored``, and the split's axis.
 
-    Raises ValueError when a half has no window position that holds signal.
+    Raises
+    ------
+    ValueError
+        When a half has no window position that holds signal.
     """
     intensity = np.where(gap_mask, 0.0, np.asarray(intensity, dtype=np.float64))
     gap_mask = np.asarray(gap_mask, dtype=bool)
@@ -113,7 +120,6 @@ def score(model, windows: dict, *, batch_size: int = 32) -> float:
     """Mean PCC over the scored gap voxels of windows filled by the model (normalised log(I + 1))."""
     from braggsynth.learn.model import fill_patches
 
-
     filled = fill_patches(model, windows["input"], windows["mask"], batch_size=batch_size)
     return float(np.nanmean(metrics.gap_metrics(filled, windows["target"], windows["scored"])["pcc"]))
 
@@ -137,20 +143,27 @@ def finetune(model, intensity, gap_mask, *, steps: int = DEFAULT_STEPS, batch_si
 
     Parameters
     ----------
-    model : Keras model of :func:`braggsynth.learn.model.build_model` (e.g. the shipped one).
-    intensity, gap_mask : the scan (z, y, x), photons, and its real gaps.
-    steps : batches of training (>= 1); batch_size : windows per batch (>= 1).
-    learning_rate : Adam's.
-    windows, held_back : windows drawn for training and for scoring.
-    seed : seeds the windows, their order and augmentation.
-    progress : show a progress bar.
+    model
+        Keras model of :func:`braggsynth.learn.model.build_model` (e.g. the shipped one).
+    intensity, gap_mask
+        the scan (z, y, x), photons, and its real gaps.
+    steps
+        batches of training (>= 1).
+    batch_size
+        windows per batch (>= 1).
+    learning_rate
+        Adam's.
+    windows, held_back
+        windows drawn for training and for scoring.
+    seed
+        seeds the windows, their order and augmentation.
+    progress
+        show a progress bar.
     """
     import keras
 
     from braggsynth.learn.model import model_inputs, patch_size_of, prefill_of
-
     from braggsynth.learn.training import GapMSE, augment
-
 
     if int(steps) < 1 or int(batch_size) < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")

@@ -44,9 +44,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from braggsynth.score import baselines  # noqa: E402
-from braggsynth import io
+from braggsynth import io  # noqa: E402
 from braggsynth.models import SHIPPED_MODEL, window_of  # noqa: E402
+from braggsynth.score import baselines  # noqa: E402
 
 log = logging.getLogger("braggsynth.learn.model")
 if _ONEDNN_UNSET and _TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
@@ -66,9 +66,12 @@ def prefill(patches, masks, method: str = DEFAULT_PREFILL) -> np.ndarray:
 
     Parameters
     ----------
-    patches : (b, n, n, n) normalised patches; gap values are ignored.
-    masks : (b, n, n, n) bool, True in the gap.
-    method : one of :data:`PREFILLS` (:func:`braggsynth.score.baselines.zero_fill`,
+    patches
+        (b, n, n, n) normalised patches; gap values are ignored.
+    masks
+        (b, n, n, n) bool, True in the gap.
+    method
+        one of :data:`PREFILLS` (:func:`braggsynth.score.baselines.zero_fill`,
         :func:`~braggsynth.score.baselines.linear_fill`,
         :func:`~braggsynth.score.baselines.smoothed_linear_fill`), applied to each
         patch along y and x.
@@ -117,16 +120,22 @@ def build_model(*, patch_size: int = PATCH_SIZE, base_filters: int = DEFAULT_BAS
 
     Parameters
     ----------
-    patch_size : int, voxels per side of the cubic patch; divisible by 2**depth.
-    base_filters : int, filters of the first level (doubled at each level).
-    depth : int, number of max-pooling steps (levels - 1).
-    prefill : how the input's gap is filled, one of :data:`PREFILLS` (recorded in the model).
-    kernel_size : int, side of the convolution kernels.
+    patch_size
+        int, voxels per side of the cubic patch; divisible by 2**depth.
+    base_filters
+        int, filters of the first level (doubled at each level).
+    depth
+        int, number of max-pooling steps (levels - 1).
+    prefill
+        how the input's gap is filled, one of :data:`PREFILLS` (recorded in the model).
+    kernel_size
+        int, side of the convolution kernels.
 
     Returns
     -------
-    keras.Model mapping (batch, n, n, n, 2) = (prefilled patch, mask) to the
-    filled patch (batch, n, n, n, 1), float32 whatever the dtype policy.
+    keras.Model
+        Mapping (batch, n, n, n, 2) = (prefilled patch, mask) to the
+        filled patch (batch, n, n, n, 1), float32 whatever the dtype policy.
 
     Examples
     --------
@@ -182,7 +191,7 @@ def model_inputs(patches, masks, method: str = DEFAULT_PREFILL, prefilled=None) 
     return np.stack([filled, masks.astype(np.float32)], axis=-1)
 
 
-#: The 16 symmetries of the task, (flips along z, y, x, y-x swap), the identity first: each maps a gap plane
+#: The 16 symmetries of the task, (flips along z, y, x, y-x swap), the identity first; each maps a gap plane
 #: normal to y or x onto one, and a patch a detector could record onto another (training draws from them,
 #: :func:`braggsynth.learn.training.augment`).
 SYMMETRIES = tuple((flips, swap) for swap in (False, True) for flips in itertools.product((False, True), repeat=3))
@@ -213,12 +222,17 @@ def fill_patches(model, patches, masks, *, batch_size: int = 64, prefilled=None)
 
     Parameters
     ----------
-    model : Keras model of :func:`build_model` (or any callable on the
+    model
+        Keras model of :func:`build_model` (or any callable on the
         (b, n, n, n, 2) input returning (b, n, n, n[, 1]), a :class:`Symmetrised` one).
-    patches : (b, n, n, n) normalised patches, gap values ignored.
-    masks : (b, n, n, n) bool, True in the gap.
-    batch_size : patches per model call.
-    prefilled : optional (b, n, n, n), the :func:`prefill` of ``patches`` with the model's method, computed
+    patches
+        (b, n, n, n) normalised patches, gap values ignored.
+    masks
+        (b, n, n, n) bool, True in the gap.
+    batch_size
+        patches per model call.
+    prefilled
+        optional (b, n, n, n), the :func:`prefill` of ``patches`` with the model's method, computed
         already (an evaluation that scores that classic filler too).
 
     Returns
@@ -264,7 +278,7 @@ def load_model(path=None, *, compile: bool = False) -> keras.Model:
     """Load a braggsynth inpainting model in safe mode (:func:`braggsynth.models.window_of` checks its
     structure first; a file with Lambda layers or pickled code is refused).
 
-    ``path`` None loads the model shipped with the package (:data:`SHIPPED_MODEL`);
+    ``path`` None loads the model shipped with the package (:data:`braggsynth.models.SHIPPED_MODEL`);
     ``compile`` also restores its loss and optimizer state (to resume training).
     """
     path = SHIPPED_MODEL if path is None else Path(path)

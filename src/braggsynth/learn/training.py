@@ -29,22 +29,27 @@ import time
 from pathlib import Path
 
 import h5py
+import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
 import numpy as np
+from keras import ops  # noqa: E402
 
 from braggsynth import io
-
-from braggsynth.learn.model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_PREFILL, build_model, load_model, prefill, prefill_of,
-
-                    save_model)
-
-import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
-from keras import ops  # noqa: E402
+from braggsynth.learn.model import (
+    DEFAULT_BASE_FILTERS,
+    DEFAULT_DEPTH,
+    DEFAULT_PREFILL,
+    build_model,
+    load_model,
+    prefill,
+    prefill_of,
+    save_model,
+)
 
 log = logging.getLogger("braggsynth.learn.training")
 
-#: Training targets: dataset arrays the network learns to reproduce in the gap.
+#: Training targets, the dataset arrays the network learns to reproduce in the gap.
 TARGETS = {"counts": "target", "expected": "expected"}
-#: Keras dtype policies: float32, or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
+#: Keras dtype policies, float32 or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 #: Threads loading training batches beside the network (2 cores, bfloat16, the shipped width, epochs of 256
 #: patches of the default dataset, benchmarks/bench_training_step.py: 30.1, 30.3, 32.3 patches/s against 30.9,
@@ -142,21 +147,32 @@ class PatchBatches(keras.utils.PyDataset):
 
     Parameters
     ----------
-    path : HDF5 dataset file with groups ``train``, ``validation``, ``test``.
-    split : group name.
-    batch_size : int.
-    prefill : the model's prefill method (:data:`braggsynth.learn.model.PREFILLS`).
-    target : "counts" or "expected" (:data:`TARGETS`).
-    gap_widths : optional collection of int; keep only the patches whose
+    path
+        HDF5 dataset file with groups ``train``, ``validation``, ``test``.
+    split
+        group name.
+    batch_size : int
+    prefill
+        the model's prefill method (:data:`braggsynth.learn.model.PREFILLS`).
+    target
+        "counts" or "expected" (:data:`TARGETS`).
+    gap_widths
+        optional collection of int; keep only the patches whose
         ``gap_width_px`` is one of them.
-    shuffle : bool; reshuffle the patches every epoch.
-    patches_per_epoch : optional int; an epoch is this many patches of the
+    shuffle
+        bool; reshuffle the patches every epoch.
+    patches_per_epoch
+        optional int; an epoch is this many patches of the
         shuffled order (a different subset each epoch), not the whole split.
-    augment : bool; random flips and y/x swaps (:func:`augment`).
-    seed : int; the order and the augmentations of an epoch are drawn from
+    augment
+        bool; random flips and y/x swaps (:func:`augment`).
+    seed
+        int; the order and the augmentations of an epoch are drawn from
         (seed, epoch), so a resumed run sees the same ones.
-    first_epoch : int, epoch of the first pass.
-    cache_mb : prefilled patches kept in memory, MiB (the prefill is computed
+    first_epoch
+        int, epoch of the first pass.
+    cache_mb
+        prefilled patches kept in memory, MiB (the prefill is computed
         once per patch: flips and y/x swaps commute with it, so augmented
         batches reuse it); 0 computes it for every batch.
     """
@@ -374,7 +390,6 @@ def _remake_missing(output_dir, state):
     """history.csv and learning_curve.png of a finished run, from the history in state.json, where missing."""
     from braggsynth import figures
 
-
     output_dir = Path(output_dir)
     if not (output_dir / HISTORY_CSV).is_file():
         _write_history(output_dir, state["history"])
@@ -435,45 +450,66 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
 
     Parameters
     ----------
-    dataset_path : HDF5 patch dataset (see :class:`PatchBatches`).
-    output_dir : folder for the files above (created).
-    epochs : int, most epochs (counting those done before a resume).
-    batch_size : int, patches per step.
-    learning_rate : float, initial Adam learning rate.
-    seed : int, seeds the weights (``keras.utils.set_random_seed``), the
+    dataset_path
+        HDF5 patch dataset (see :class:`PatchBatches`).
+    output_dir
+        folder for the files above (created).
+    epochs
+        int, most epochs (counting those done before a resume).
+    batch_size
+        int, patches per step.
+    learning_rate
+        float, initial Adam learning rate.
+    seed
+        int, seeds the weights (``keras.utils.set_random_seed``), the
         per-epoch shuffle and the augmentations.
-    gap_widths : optional collection of int; train and validate only on
+    gap_widths
+        optional collection of int; train and validate only on
         patches with these gap widths (pixels).
-    patience : int, epochs without improvement of the validation loss before stopping.
-    reduce_lr_patience, reduce_lr_factor, min_learning_rate : ReduceLROnPlateau settings.
-    time_limit_minutes : optional training-time budget, checked after each epoch.
-    patches_per_epoch : optional int, training patches per epoch (a new random
+    patience
+        int, epochs without improvement of the validation loss before stopping.
+    reduce_lr_patience, reduce_lr_factor, min_learning_rate
+        ReduceLROnPlateau settings.
+    time_limit_minutes
+        optional training-time budget, checked after each epoch.
+    patches_per_epoch
+        optional int, training patches per epoch (a new random
         subset each epoch; default the whole split): shorter epochs check the
         validation loss, the time budget and the plateaus more often.
-    base_filters, depth, prefill : architecture (:func:`braggsynth.learn.model.build_model`);
+    base_filters, depth, prefill
+        architecture (:func:`braggsynth.learn.model.build_model`);
         the patch size is the dataset's.
-    target : "counts" or "expected" (module docstring).
-    amplitude_weight : > 0 minimises :class:`GapAmplitudeLoss` with this weight (the dataset must hold each
+    target
+        "counts" or "expected" (module docstring).
+    amplitude_weight
+        > 0 minimises :class:`GapAmplitudeLoss` with this weight (the dataset must hold each
         patch's ``bounds``), 0 :class:`GapMSE`.
-    augment : random flips and y/x swaps of the training patches.
-    precision : "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
+    augment
+        random flips and y/x swaps of the training patches.
+    precision
+        "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
         float32 weights, loss and output).
-    initial_model : optional path of a braggsynth model (loaded in safe mode) whose weights start the
+    initial_model
+        optional path of a braggsynth model (loaded in safe mode) whose weights start the
         training instead of random ones (a warm start); its architecture and window must be the ones
         asked for. Its SHA-256 is recorded in ``state.json``.
-    resume : bool, continue from ``output_dir`` when it holds a run.
-    verbose : int, Keras verbosity (2: one line per epoch).
-    callbacks : extra Keras callbacks.
-    loader_threads : threads that read, prefill and augment the next training batches while the network
+    resume
+        bool, continue from ``output_dir`` when it holds a run.
+    verbose
+        int, Keras verbosity (2: one line per epoch).
+    callbacks
+        extra Keras callbacks.
+    loader_threads
+        threads that read, prefill and augment the next training batches while the network
         trains on the last (the numbers do not depend on it: each batch is drawn from (seed, epoch, index)).
 
     Returns
     -------
-    list of dict, one per epoch done so far: ``epoch``, ``loss``, ``val_loss``,
-    ``learning_rate``, ``seconds`` (training time so far).
+    list of dict
+        One per epoch done so far: ``epoch``, ``loss``, ``val_loss``,
+        ``learning_rate``, ``seconds`` (training time so far).
     """
     from braggsynth import figures
-
 
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")

@@ -27,6 +27,7 @@ import numpy as np
 
 #: Interval levels and the residual quantiles (fractions) that bound them.
 LEVELS = {0.68: (0.16, 0.84), 0.95: (0.025, 0.975)}
+#: The residual quantiles (fractions) of every level, sorted.
 QUANTILES = tuple(sorted({q for pair in LEVELS.values() for q in pair}))
 #: Lower edges of the depth bins, px (the last bin is open).
 DEPTH_EDGES = (1, 2, 3, 4, 6, 9)
@@ -60,16 +61,21 @@ def calibrate(fills, truths, gaps, *, min_voxels: int = MIN_VOXELS, source: str 
 
     Parameters
     ----------
-    fills, truths : (b, n, n, n) normalised patches (:func:`braggsynth.data.patches.normalise`), the model's fill
+    fills, truths
+        (b, n, n, n) normalised patches (:func:`braggsynth.data.patches.normalise`), the model's fill
         and the truth (counts scaled alike).
-    gaps : (b, n, n, n) bool.
-    min_voxels : residuals a bin needs to stand on its own.
-    source : where the patches come from, recorded in the calibration.
+    gaps
+        (b, n, n, n) bool.
+    min_voxels
+        residuals a bin needs to stand on its own.
+    source
+        where the patches come from, recorded in the calibration.
 
     Returns
     -------
-    dict (JSON-ready): ``quantiles`` [depth bin][level bin] -> list of the residual at :data:`QUANTILES`,
-    ``voxels`` per bin (before the fallback), the bin edges, ``patches`` and ``source``.
+    dict
+        JSON-ready: ``quantiles`` [depth bin][level bin] -> list of the residual at :data:`QUANTILES`,
+        ``voxels`` per bin (before the fallback), the bin edges, ``patches`` and ``source``.
     """
     fills, truths, gaps = np.asarray(fills), np.asarray(truths), np.asarray(gaps, dtype=bool)
     depth = gap_depth(gaps)[gaps]
@@ -121,8 +127,8 @@ def coverage(calibration: dict, fills, truths, gaps) -> dict:
 
 
 def write_calibration(calibration: dict, path) -> None:
+    """Write a calibration (:func:`calibrate`'s dict) to ``path`` as JSON, atomically."""
     from braggsynth.io import atomic_path
-
 
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(calibration, indent=1))

@@ -7,7 +7,7 @@ cohere-core 4.5.4 (the APS library, PyPI ``cohere-core``) builds on files and a 
 exposes the object. Two things this module adds, in a small subclass:
 
 - *bounded pixels*: cohere's modulus step sets every pixel's amplitude to the data; here the pixels marked
-  unknown get the estimate's amplitude |F| clipped to [sqrt(lower), sqrt(upper)] of their intensity bounds.
+  unknown get the estimate's amplitude ``|F|`` clipped to ``[sqrt(lower), sqrt(upper)]`` of their intensity bounds.
   Bounds (0, inf) leave a pixel free (the modulus constraint of the measured pixels only, as PyNX does with
   a mask), equal bounds force it (a fill), others keep it in an interval (as PyNX's
   ``confidence_interval_factor_mask`` keeps its interpolated pixels);
@@ -15,7 +15,8 @@ exposes the object. Two things this module adds, in a small subclass:
   clock; here the start comes from ``numpy.random.default_rng(seed)``, and it is scaled so that its
   transform matches the data over the pinned pixels (else free pixels keep an absurd scale);
 - *partial coherence* (``psf=True``, as PyNX's ``psf``): the modulus step compares the data with the
-  estimate's |F|^2 convolved by a point spread p (:mod:`braggsynth.simulate.coherence`), A = sqrt(|F|^2 * p),
+  estimate's ``|F|^2`` convolved by a point spread p (:mod:`braggsynth.simulate.coherence`),
+  ``A = sqrt(|F|^2 * p)``,
   and scales F by clip(A) / A; p is a Gaussian (within :data:`PSF_RADIUS_PX` of its centre) of sigma
   :data:`PSF_START_SIGMA_PX` at first, fitted to the measured pixels every :data:`PSF_EVERY` iterations from
   the second quarter of the sequence on: along each axis in turn, a step of :data:`PSF_STEP_PX` is kept where
@@ -43,18 +44,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: cohere's recipe for its example scan: 620 iterations, ER and HIO, shrink-wrap every iteration
+#: cohere's recipe for its example scan, 620 iterations, ER and HIO, shrink-wrap every iteration
 #: (Gaussian sigma 1, threshold 0.1) — at least 600 iterations, as PyNX's and cohere's usual recipes run.
 DEFAULT_SEQUENCE = "3*(20*ER+180*HIO)+20*ER"
 #: Shrink-wrap trigger step of the default recipe (iterations).
 DEFAULT_SHRINK_WRAP_EVERY = 1
-#: Partial coherence (``psf=True``): the point spread's starting Gaussian sigma (pixels, every axis), the
-#: iterations between two steps of its fit, its extent (pixels from its centre, per axis), its largest sigma
-#: and the step of the fit (pixels).
+#: Partial coherence (``psf=True``), the point spread's starting Gaussian sigma (pixels, every axis).
 PSF_START_SIGMA_PX = 0.5
+#: Iterations between two steps of the point spread's fit.
 PSF_EVERY = 20
+#: Extent of the point spread, pixels from its centre per axis.
 PSF_RADIUS_PX = 5
+#: Largest sigma of the point spread, pixels.
 PSF_MAX_SIGMA_PX = 2.0
+#: Step of the point spread's fit, pixels.
 PSF_STEP_PX = 0.1
 
 
@@ -209,7 +212,7 @@ class _PointSpread:
         return np.maximum(fft.irfftn(transform * spectrum, s=self.shape), 0.0)
 
     def spread(self, coherent) -> np.ndarray:
-        """|F|^2 (``coherent``) convolved by the point spread (periodic), after a step of its fit when one is due."""
+        """``|F|^2`` (``coherent``) convolved by the point spread (periodic), after a step of its fit when due."""
         from scipy import fft
 
         transform = fft.rfftn(coherent)
@@ -245,7 +248,6 @@ def _gaussian_psf(shape, sigma) -> np.ndarray:
     """The Gaussian point spread of ``sigma`` (pixels per axis) in cohere's layout, within :data:`PSF_RADIUS_PX`."""
     from braggsynth.simulate.coherence import point_spread
 
-
     spread = np.fft.ifftshift(point_spread(shape, sigma)) * _psf_support(shape)
     return spread / spread.sum()
 
@@ -264,24 +266,34 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
 
     Parameters
     ----------
-    intensity : (z, y, x) array, photons, peak near the centre; values of unknown pixels are ignored.
-    unknown : (z, y, x) bool, pixels whose amplitude the modulus step only keeps inside ``bounds`` (None:
+    intensity
+        (z, y, x) array, photons, peak near the centre; values of unknown pixels are ignored.
+    unknown
+        (z, y, x) bool, pixels whose amplitude the modulus step only keeps inside ``bounds`` (None:
         every pixel is forced to the data, as plain cohere does, zeros included).
-    bounds : (lower, upper) intensities, photons, (z, y, x) arrays or scalars, that bound the unknown
-        pixels' |F|^2 (default (0, inf): free pixels). Equal bounds force a pixel to that value.
-    seed : seeds the random start.
-    sequence : cohere ``algorithm_sequence``.
-    shrink_wrap_every, shrink_wrap_threshold, shrink_wrap_sigma : shrink-wrap trigger step, threshold
+    bounds
+        (lower, upper) intensities, photons, (z, y, x) arrays or scalars, that bound the unknown
+        pixels' ``|F|^2`` (default (0, inf): free pixels). Equal bounds force a pixel to that value.
+    seed
+        seeds the random start.
+    sequence
+        cohere ``algorithm_sequence``.
+    shrink_wrap_every, shrink_wrap_threshold, shrink_wrap_sigma
+        shrink-wrap trigger step, threshold
         (of the maximum of the blurred modulus) and Gaussian sigma (voxels).
-    support_fraction : side of the starting box support, as a fraction of each axis.
-    library, device : cohere's array library ("np" numpy, "torch", "cp" cupy) and GPU id (-1: the CPU).
-    psf : model partial coherence (module docstring): the data are |F|^2 convolved by a fitted point spread.
+    support_fraction
+        side of the starting box support, as a fraction of each axis.
+    library, device
+        cohere's array library ("np" numpy, "torch", "cp" cupy) and GPU id (-1: the CPU).
+    psf
+        model partial coherence (module docstring): the data are ``|F|^2`` convolved by a fitted point spread.
 
     Returns
     -------
-    :class:`Reconstruction`: the object and support, both centred, and the modulus error per iteration,
-    ||F| - P|F|| / ||P|F||| with P the clipping of the modulus step (over the measured pixels and the bounded
-    pixels outside their interval; 0 for a perfect fit).
+    Reconstruction
+        The object and support, both centred, and the modulus error per iteration,
+        ``||F| - P|F|| / ||P|F|||`` with P the clipping of the modulus step (over the measured pixels and the
+        bounded pixels outside their interval; 0 for a perfect fit).
     """
     intensity = np.asarray(intensity, dtype=np.float64)
     unknown = np.zeros(intensity.shape, bool) if unknown is None else np.asarray(unknown, dtype=bool)
@@ -333,26 +345,26 @@ def true_object(amplitude) -> np.ndarray:
 
 
 def diffraction(obj) -> np.ndarray:
-    """|F|^2 of a centred object (cohere's transform), centred: what the reconstruction puts in every pixel,
+    """``|F|^2`` of a centred object (cohere's transform), centred: what the reconstruction puts in every pixel,
     the unmeasured ones included (up to a scale: cohere normalises the object's maximum to 1)."""
     from scipy import fft
 
     return np.abs(np.fft.ifftshift(fft.ifftn(np.fft.fftshift(np.asarray(obj)), norm="forward"))) ** 2
 
 
-#: The fill of a gap left free during phasing: the reconstruction's own |F|^2 there.
+#: The fill of a gap left free during phasing, the reconstruction's own ``|F|^2`` there.
 GAP_FILL = "phasing (gap free)"
 
 
 def fit_scale(model, counts, known) -> float:
     """The least-squares scale s of ``model`` to ``counts`` over the ``known`` pixels: argmin sum (counts - s model)^2
-    (cohere normalises the object's maximum to 1, so a reconstruction's |F|^2 has no scale of its own)."""
+    (cohere normalises the object's maximum to 1, so a reconstruction's ``|F|^2`` has no scale of its own)."""
     model, counts = np.asarray(model, dtype=np.float64)[known], np.asarray(counts, dtype=np.float64)[known]
     return float(np.sum(counts * model) / max(np.sum(model**2), 1e-300))
 
 
 def gap_fill(obj, counts, gap) -> np.ndarray:
-    """``counts`` with the gap filled by the reconstruction's |F|^2 (:func:`diffraction`), scaled to the
+    """``counts`` with the gap filled by the reconstruction's ``|F|^2`` (:func:`diffraction`), scaled to the
     measured pixels (:func:`fit_scale`)."""
     counts = np.asarray(counts, dtype=np.float64)
     model = diffraction(obj)
@@ -390,7 +402,7 @@ def compare(obj, truth, *, support_threshold: float = 0.3) -> dict:
     removal of the remaining linear phase ramp (a sub-voxel shift), fitted over the true support.
 
     Returns ``modulus_pcc`` (Pearson correlation of the moduli, whole array), ``phase_rms_rad`` (RMS of
-    the wrapped phase difference over the true support: voxels where |truth| > ``support_threshold``
+    the wrapped phase difference over the true support: voxels where ``|truth| > support_threshold``
     of its maximum) and ``support_voxels``.
     """
     truth = np.asarray(truth, dtype=np.complex128)

@@ -21,16 +21,16 @@ Arrays are (z, y, x).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from braggsynth.phase import phasing
 from braggsynth.score import metrics
 
-from braggsynth.phase import phasing
-
+#: What phasing does with a gap pixel (``braggsynth phase --gaps``).
 MODES = ("zero", "free", "forced", "interval", "auto")
 #: The modes :func:`choose_mode` chooses among, in the order it tries them (the first wins a tie).
 CANDIDATES = ("free", "interval", "forced")
@@ -55,7 +55,6 @@ def model_fill(model, calibration: dict | None = None, interval_level: float = 0
     """The :data:`FillFunction` of an inpainting model (:func:`braggsynth.inpaint.inpaint`), with the
     ``interval_level`` interval of its calibration (:mod:`braggsynth.learn.uncertainty`) when one is given."""
     from braggsynth.inpaint import inpaint
-
 
     def fill(volume, gap):
         if calibration is None:
@@ -120,7 +119,7 @@ def phase_inputs(intensity, gap, *, mode: str, fill: Fill | None = None, free=No
     return np.where(unknown, 0.0, np.asarray(intensity, dtype=np.float64)), unknown, (lower, upper)
 
 
-#: Random starts a reconstruction may take: their seeds never reach the next seed's.
+#: Random starts a reconstruction may take; their seeds never reach the next seed's.
 MAX_STARTS = 1000
 
 
@@ -138,18 +137,26 @@ def phase_scan(intensity, gap, *, mode: str, fill: Fill | None = None, free=None
 
     Parameters
     ----------
-    intensity : (z, y, x) photons; the gap's values are never read.
-    gap : (z, y, x) bool, the unmeasured pixels.
-    mode : one of :data:`MODES` except ``auto`` (:func:`reconstruct` resolves it).
-    fill : the gap's fill, for ``forced`` and ``interval``.
-    free : (z, y, x) bool, further pixels left free whatever the mode (:func:`choose_mode`'s ring).
-    starts : random starts (seeds :func:`start_seed`). The one with the lowest final modulus error is kept
+    intensity
+        (z, y, x) photons; the gap's values are never read.
+    gap
+        (z, y, x) bool, the unmeasured pixels.
+    mode
+        one of :data:`MODES` except ``auto`` (:func:`reconstruct` resolves it).
+    fill
+        the gap's fill, for ``forced`` and ``interval``.
+    free
+        (z, y, x) bool, further pixels left free whatever the mode (:func:`choose_mode`'s ring).
+    starts
+        random starts (seeds :func:`start_seed`). The one with the lowest final modulus error is kept
         (errors of starts in one mode compare: the same pixels are constrained).
-    phasing_options : passed to :func:`braggsynth.phase.phasing.phase` (sequence, library, device, shrink-wrap).
+    phasing_options
+        passed to :func:`braggsynth.phase.phasing.phase` (sequence, library, device, shrink-wrap).
 
     Returns
     -------
-    (best, reconstructions): the kept :class:`braggsynth.phase.phasing.Reconstruction` and all of them.
+    best, reconstructions
+        The kept :class:`braggsynth.phase.phasing.Reconstruction` and all of them.
     """
     values, unknown, bounds = phase_inputs(intensity, gap, mode=mode, fill=fill, free=free)
     found = run_in_turn([{"intensity": values, "unknown": unknown, "bounds": bounds, "seed": start_seed(seed, start),
@@ -158,7 +165,7 @@ def phase_scan(intensity, gap, *, mode: str, fill: Fill | None = None, free=None
 
 
 def ring_score(obj, intensity, hidden, ring) -> float:
-    """Amplitude R-factor over the ``ring`` of a reconstruction's |F|^2, scaled to the measured pixels (those
+    """Amplitude R-factor over the ``ring`` of a reconstruction's ``|F|^2``, scaled to the measured pixels (those
     not ``hidden``) by :func:`braggsynth.phase.phasing.fit_scale`."""
     model = phasing.diffraction(obj)
     scale = phasing.fit_scale(model, intensity, ~np.asarray(hidden, dtype=bool))
@@ -205,17 +212,25 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
 
     Parameters
     ----------
-    intensity : (z, y, x) photons; the gap's values are never read.
-    gap : (z, y, x) bool.
-    fill_function : fills gap and ring (:data:`FillFunction`); None leaves ``free`` as the only candidate.
-    candidates : modes to try (of ``free``, ``interval``, ``forced``, ``zero``); a mode whose fill the
+    intensity
+        (z, y, x) photons; the gap's values are never read.
+    gap
+        (z, y, x) bool.
+    fill_function
+        fills gap and ring (:data:`FillFunction`); None leaves ``free`` as the only candidate.
+    candidates
+        modes to try (of ``free``, ``interval``, ``forced``, ``zero``); a mode whose fill the
         function cannot give (``interval`` without calibrated bounds) is skipped.
-    holdout_px : measured columns hidden on each side of the gap.
-    seed, phasing_options : one start per candidate, with seed ``start_seed(seed, 0)``
+    holdout_px
+        measured columns hidden on each side of the gap.
+    seed, phasing_options
+        one start per candidate, with seed ``start_seed(seed, 0)``
         (:func:`braggsynth.phase.phasing.phase`).
-    runner : runs a list of :func:`braggsynth.phase.phasing.phase` argument dicts (default: :func:`run_in_turn`;
+    runner
+        runs a list of :func:`braggsynth.phase.phasing.phase` argument dicts (default: :func:`run_in_turn`;
         :class:`braggsynth.report.realspace.ParallelRunner` spreads them over processes).
-    free : (z, y, x) bool, further unmeasured pixels (a scan's masked aliens) left free in every candidate and
+    free
+        (z, y, x) bool, further unmeasured pixels (a scan's masked aliens) left free in every candidate and
         never scored.
     """
     gap = np.asarray(gap, dtype=bool)

@@ -7,7 +7,7 @@ a model of its log(I + 1) would see:
 
 - ``log_max``, ``log_mean``: log10(1 + max) and log10(1 + mean) of the counts;
 - ``zero_share``: the share of voxels with no photon;
-- ``roughness``: mean |second difference| of log(I + 1), over the three axes;
+- ``roughness``: mean ``|second difference|`` of log(I + 1), over the three axes;
 - ``high_frequency``: the share of the power of log(I + 1) (its mean removed)
   at spatial frequencies above a quarter of the sampling rate;
 - ``local_contrast``: the standard deviation of log(I + 1) less its Gaussian
@@ -28,7 +28,6 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from braggsynth.data.patches import corner_weights, draw_corners
-
 
 #: Names of the features of :func:`patch_features`, in column order.
 FEATURES = ("log_max", "log_mean", "zero_share", "roughness", "high_frequency", "local_contrast", "dynamic_range")
@@ -73,8 +72,9 @@ def held_back_accuracy(simulated_fit, measured_fit, simulated_held, measured_hel
 
     Returns
     -------
-    dict: ``balanced_accuracy`` on the held-back patches, ``simulated_recall`` and ``measured_recall``
-    (the shares of each kind it named right), and the patch counts ``fit`` and ``held`` per kind.
+    dict
+        ``balanced_accuracy`` on the held-back patches, ``simulated_recall`` and ``measured_recall``
+        (the shares of each kind it named right), and the patch counts ``fit`` and ``held`` per kind.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 

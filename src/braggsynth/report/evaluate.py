@@ -10,7 +10,7 @@ normalised log(I + 1) space):
   method and caps every score against counts);
 - :func:`evaluate_volumes`: whole held-out simulated patterns with their
   detector gaps, inpainted window by window (:func:`braggsynth.inpaint.inpaint`);
-- :func:`evaluate_measured`: a measured peak with artificial gap planes of
+- :func:`measured_volumes`: a measured peak with artificial gap planes of
   each width through its signal at several offsets, inpainted whole; only
   gap voxels of the half of the file that training never used
   (:func:`braggsynth.data.measured.scoring_region`) are scored;
@@ -36,19 +36,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth.score import baselines, metrics
-
 from braggsynth import io
 from braggsynth.data import measured, patches
 from braggsynth.learn import uncertainty
-from braggsynth.score.baselines import BASELINES
-
-from braggsynth.simulate.detector import gap_planes
-
-from braggsynth.score.metrics import METRICS
-
 from braggsynth.phase.phasing import GAP_FILL
-
+from braggsynth.score import baselines, metrics
+from braggsynth.score.baselines import BASELINES
+from braggsynth.score.metrics import METRICS
+from braggsynth.simulate.detector import gap_planes
 
 log = logging.getLogger("braggsynth.report.evaluate")
 
@@ -61,7 +56,6 @@ def fill_batch(method: str, volumes, masks, models: dict) -> np.ndarray:
     """Fill the gaps of a batch (b, z, y, x) of normalised volumes with a model (by name) or a baseline."""
     if method in models:
         from braggsynth.learn.model import fill_patches
-
 
         return fill_patches(models[method], volumes, masks)
     return baselines.fill_batch(method, volumes, masks)
@@ -78,7 +72,6 @@ def fill_methods(methods, volumes, masks, models: dict) -> dict:
     dict method -> (filled (b, z, y, x) float32, seconds).
     """
     from braggsynth.learn.model import fill_patches, prefill_of
-
 
     classic = {}  # filler -> (fill, seconds)
 
@@ -136,22 +129,30 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
 
     Parameters
     ----------
-    dataset_path : HDF5 patch dataset (:mod:`braggsynth.data.dataset` layout).
-    models : dict name -> Keras model (may be empty: baselines only).
-    split : "test" (default), "validation" or "train".
-    batch_size : patches per step.
-    baselines : names from :data:`braggsynth.score.baselines.BASELINES`.
-    gap_widths : optional collection of int, only patches of these widths.
-    max_patches : evaluate at most the first this many patches.
-    progress : show a progress bar.
+    dataset_path
+        HDF5 patch dataset (:mod:`braggsynth.data.dataset` layout).
+    models
+        dict name -> Keras model (may be empty: baselines only).
+    split
+        "test" (default), "validation" or "train".
+    batch_size
+        patches per step.
+    baselines
+        names from :data:`braggsynth.score.baselines.BASELINES`.
+    gap_widths
+        optional collection of int, only patches of these widths.
+    max_patches
+        evaluate at most the first this many patches.
+    progress
+        show a progress bar.
 
     Returns
     -------
-    Rows of :func:`summarise` with scopes "<split> patches vs counts" and
-    "<split> patches vs expected".
+    list of dict
+        Rows of :func:`summarise` with scopes "<split> patches vs counts" and
+        "<split> patches vs expected".
     """
     from braggsynth.learn.training import PatchBatches
-
 
     methods = _methods(models, baselines)
     data = PatchBatches(dataset_path, split, batch_size, gap_widths=gap_widths)
@@ -183,7 +184,6 @@ def split_fills(dataset_path, model, *, split: str, batch_size: int = 64, max_pa
     normalised (:func:`braggsynth.data.patches.normalise`), and the gap masks."""
     from braggsynth.learn.training import PatchBatches
 
-
     data = PatchBatches(dataset_path, split, batch_size)
     total = data.indices.size if max_patches is None else min(int(max_patches), data.indices.size)
     found = ([], [], [])
@@ -203,7 +203,8 @@ def calibrate_intervals(dataset_path, model, *, max_patches: int | None = None) 
     calibration = uncertainty.calibrate(*split_fills(dataset_path, model, split="validation", max_patches=max_patches),
                                         source=f"{Path(dataset_path).name}, validation split")
     test = split_fills(dataset_path, model, split="test", max_patches=max_patches)
-    calibration["coverage_test"] = {str(level): value for level, value in uncertainty.coverage(calibration, *test).items()}
+    coverage = uncertainty.coverage(calibration, *test)
+    calibration["coverage_test"] = {str(level): value for level, value in coverage.items()}
     calibration["test_patches"] = int(len(test[0]))
     return calibration
 
@@ -214,11 +215,9 @@ def _fill_volume(method, gapped, mask, models, *, stride, batch_size, progress):
     if method == GAP_FILL:
         from braggsynth.phase.phasing import fill
 
-
         return fill(gapped, mask)
     if method in models:
         from braggsynth.inpaint import inpaint
-
 
         return inpaint(gapped, mask, models[method], stride=stride, batch_size=batch_size, progress=progress)
     return np.expm1(baselines.baseline_fill(method, np.log1p(gapped), mask))
@@ -231,23 +230,29 @@ def evaluate_volumes(volumes, models: dict, *, baselines=BASELINES, stride: int 
 
     Parameters
     ----------
-    volumes : iterable of dict with ``scope`` (the table the volume belongs
+    volumes
+        iterable of dict with ``scope`` (the table the volume belongs
         to), ``name``, ``gap_width_px``, ``intensity`` (z, y, x) the truth in
         photons, ``gap_mask`` (z, y, x) bool, and optionally ``expected``
         (z, y, x) noise-free truth (scored as a second scope "<scope> vs
         expected") and ``scored`` (z, y, x) bool, the gap voxels to score
         (default: the whole gap).  The gapped input is the truth with its
         gap removed.
-    models : dict name -> Keras model.
-    baselines, stride, batch_size, progress : as in :func:`evaluate_patches`
+    models
+        dict name -> Keras model.
+    baselines, stride, batch_size, progress
+        as in :func:`evaluate_patches`
         and :func:`braggsynth.inpaint.inpaint`.
-    phasing_fill : also score the fill of phase retrieval with the gap left free
+    phasing_fill
+        also score the fill of phase retrieval with the gap left free
         (:data:`braggsynth.phase.phasing.GAP_FILL`; cohere-core, :data:`braggsynth.phase.phasing.DEFAULT_SEQUENCE`).
 
     Returns
     -------
-    rows : rows of :func:`summarise` per scope (one sample per volume).
-    example : the first volume with every fill, for :func:`write_report`'s figure.
+    rows
+        rows of :func:`summarise` per scope (one sample per volume).
+    example
+        the first volume with every fill, for :func:`write_report`'s figure.
     """
     methods = _methods(models, baselines) + ([GAP_FILL] if phasing_fill else [])
     collected = {}  # scope -> (scores, widths, seconds)
@@ -319,11 +324,16 @@ def measured_volumes(intensity, *, name: str, gap_widths_px=(3, 6, 9, 12), offse
 
     Parameters
     ----------
-    intensity : (z, y, x) measured photons.
-    name : the file's name in the report.
-    gap_widths_px, offsets_px : widths and offsets (pixels) of the planes.
-    box : (z, y, x) size of the region inpainted (clipped to the volume).
-    excluded : optional (z, y, x) bool, voxels the file does not measure
+    intensity
+        (z, y, x) measured photons.
+    name
+        the file's name in the report.
+    gap_widths_px, offsets_px
+        widths and offsets (pixels) of the planes.
+    box
+        (z, y, x) size of the region inpainted (clipped to the volume).
+    excluded
+        optional (z, y, x) bool, voxels the file does not measure
         (never scored; they join the gap).
     """
     intensity = np.asarray(intensity, dtype=np.float64)
@@ -365,7 +375,6 @@ def wide_gap_volumes(simulated, measured_files, *, gap_widths_px=(38, 41), offse
     :func:`measured_volumes`.  Scopes end in "(wide gaps)".
     """
     from braggsynth.inpaint import MIN_CONTEXT_PX
-
 
     rng = np.random.default_rng((int(seed), 38))
     volumes = []
@@ -502,7 +511,8 @@ def report_markdown(rows, *, model_names=(), figure_name: str | None = None, tit
     verdict_lines = verdicts(rows, model_names)
     if verdict_lines:
         lines += ["## Models against the best baseline (PCC)", "",
-                  "| scope | gap (px) | model | PCC | | best baseline | difference |", "|---|---:|---|---:|---|---|---:|",
+                  "| scope | gap (px) | model | PCC | | best baseline | difference |",
+                  "|---|---:|---|---:|---|---|---:|",
                   *verdict_lines, ""]
     scopes = list(dict.fromkeys(row["scope"] for row in rows))
     for scope in scopes:
@@ -529,17 +539,22 @@ def write_report(markdown_path, csv_path, figure_path=None, *, rows=(), example=
 
     Parameters
     ----------
-    markdown_path, csv_path : files to write (atomically).
-    figure_path : PNG of the central slices of ``example`` (truth, gapped,
+    markdown_path, csv_path
+        files to write (atomically).
+    figure_path
+        PNG of the central slices of ``example`` (truth, gapped,
         each model, the best baseline, error of the first); skipped when None
         or no example.
-    rows : rows of the ``evaluate_*`` functions.
-    example : dict of :func:`evaluate_volumes`.
-    model_names : the models among the methods.
-    notes : lines printed under the title.
+    rows
+        rows of the ``evaluate_*`` functions.
+    example
+        dict of :func:`evaluate_volumes`.
+    model_names
+        the models among the methods.
+    notes
+        lines printed under the title.
     """
     from braggsynth.figures import inpainting_slices
-
 
     rows = list(rows)
     figure_written = False
@@ -572,22 +587,33 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
 
     Parameters
     ----------
-    dataset_path : the patch dataset; its test split is scored (:func:`evaluate_patches`).
-    models : dict name -> Keras model.
-    simulated : volumes for :func:`evaluate_volumes` (held-out simulated patterns).
-    measured_files : iterable of (name, intensity, mask or None), each scored with
+    dataset_path
+        the patch dataset; its test split is scored (:func:`evaluate_patches`).
+    models
+        dict name -> Keras model.
+    simulated
+        volumes for :func:`evaluate_volumes` (held-out simulated patterns).
+    measured_files
+        iterable of (name, intensity, mask or None), each scored with
         :func:`measured_volumes` and :func:`evaluate_crops` (``crops`` per width; 0 skips).
-    max_patches, gap_widths : limit the test patches (``gap_widths`` also sets the
+    max_patches, gap_widths
+        limit the test patches (``gap_widths`` also sets the
         widths of the measured files' gap planes, ``measured_gap_widths`` when None).
-    stride : window stride of whole-volume inpainting.
-    offsets_px : offsets of the artificial gap planes of measured files.
-    seed : seeds the crops and the wide gaps' offsets.
-    wide_models : dict name -> Keras model for wide gaps (e.g. the shipped
+    stride
+        window stride of whole-volume inpainting.
+    offsets_px
+        offsets of the artificial gap planes of measured files.
+    seed
+        seeds the crops and the wide gaps' offsets.
+    wide_models
+        dict name -> Keras model for wide gaps (e.g. the shipped
         64^3 one), scored with the baselines on :func:`wide_gap_volumes` of
         ``wide_gap_widths`` (none: skipped).
-    phasing_fill : also score, on the held-out ``simulated`` patterns, the fill of phase retrieval
+    phasing_fill
+        also score, on the held-out ``simulated`` patterns, the fill of phase retrieval
         with the gap left free (:func:`evaluate_volumes`).
-    calibrations : dict model name -> JSON path: calibrate those models' intervals
+    calibrations
+        dict model name -> JSON path: calibrate those models' intervals
         (:func:`calibrate_intervals`), write them there and report their coverage.
 
     Returns
@@ -619,7 +645,6 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
     if crops and models:
         from braggsynth.learn.model import patch_size_of
 
-
         crop_size = patch_size_of(next(iter(models.values())))
     if crops:
         for index, (name, intensity, mask) in enumerate(measured_files):
@@ -645,7 +670,6 @@ def evaluate(dataset_path, models: dict, output_dir, *, simulated=(), measured_f
                      "% at 95 %.")
     if phasing_fill and simulated:
         from braggsynth.phase.phasing import DEFAULT_SEQUENCE, iterations
-
 
         notes.append(f"`{GAP_FILL}`: the held-out patterns phased with cohere-core (ER and HIO with shrink-wrap, "
                      f"{iterations(DEFAULT_SEQUENCE)} iterations) with their gap pixels left free; the "

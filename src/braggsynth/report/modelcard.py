@@ -25,7 +25,6 @@ from pathlib import Path
 
 from braggsynth import io
 
-
 LICENCE = "BSD-3-Clause"
 
 
@@ -58,9 +57,9 @@ def read_metrics(csv_path, method: str = "model") -> dict:
 
 def read_real_space(csv_path) -> list[dict]:
     """The real-space table of a run (``real_space.csv`` of rule real_space): modulus PCC and phase RMS per
-    case and version, mean and standard deviation over the random starts (:func:`realspace.summary`)."""
+    case and version, mean and standard deviation over the random starts
+    (:func:`braggsynth.report.realspace.summary`)."""
     from braggsynth.report.realspace import summary
-
 
     with open(csv_path, newline="") as handle:
         rows = [{**row, "photon_share": float(row["photon_share"])} for row in csv.DictReader(handle)]
@@ -77,7 +76,6 @@ def model_card(*, model, training_state: dict, dataset_card: dict, metrics: dict
     (the run's realism report, :func:`braggsynth.report.realism.assess` without its per-recording statistics) are
     None where the run measured none (a model without calibration, a run without rule real_space or realism)."""
     from braggsynth.learn.model import prefill_of
-
 
     settings = training_state["settings"]
     n = int(model.input_shape[1])
@@ -126,7 +124,8 @@ def card_markdown(card: dict) -> str:
              "## Recipe", "",
              f"`{make}`, with `{recipe_file}` (below). Trained {training['epochs']} "
              f"epochs in {training['minutes']} minutes (stopped by {training['stopped']}); best validation loss "
-             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}." + _warm_start_text(training, wide), "",
+             f"{training['best_val_loss']:.6f} at epoch {training['best_epoch']}."
+             + _warm_start_text(training, wide), "",
              "```json", json.dumps(training["settings"], indent=1, sort_keys=True), "```", "",
              "```yaml", card["recipe"].rstrip(), "```", "",
              "## Metrics (PCC over the gap voxels, log space; data the model never saw)", ""]
@@ -178,7 +177,6 @@ def _real_space_lines(table) -> list[str]:
         return ["## Real space", "", "Not measured in the run that trained this model.", ""]
     from braggsynth.report.realspace import opening_table
 
-
     names = {"model": "this model", "shipped": "model shipped before"}  # the run's names, as the card says them
     renamed = []
     for row in table:
@@ -198,7 +196,6 @@ def _realism_lines(realism) -> list[str]:
         return ["## Realism of the training data", "", "Not measured in the run that trained this model.", ""]
     from braggsynth.report.realism import report_markdown
 
-
     table = report_markdown(realism).split("\n", 2)[2]  # without its title
     return ["## Realism of the training data (the run's realism report)", "", table.rstrip(), ""]
 
@@ -208,18 +205,22 @@ def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: 
 
     Parameters
     ----------
-    run_folder : the folder a pretraining ran in (``runs/pretrain``): it holds
+    run_folder
+        the folder a pretraining ran in (``runs/pretrain``): it holds
         ``results/model/<model_name>/best.keras`` and its checkpoint state,
         ``results/dataset/card.json`` and ``results/evaluation/<model_name>/metrics.csv``.
-    destination : model file to write (default :data:`braggsynth.models.SHIPPED_MODEL`).
-    recipe_file : the recipe's path in the repository, named in the card.
+    destination
+        model file to write (default :data:`braggsynth.models.SHIPPED_MODEL`).
+    recipe_file
+        the recipe's path in the repository, named in the card.
 
-    Returns the model path written; ``.json`` and ``.md`` cards lie beside it.
+    Returns
+    -------
+    pathlib.Path
+        The model path written; ``.json`` and ``.md`` cards lie beside it.
     """
     from braggsynth.learn.model import build_model, load_model, prefill_of, save_model
-
     from braggsynth.models import SHIPPED_MODEL
-
 
     run = Path(run_folder)
     destination = Path(destination) if destination is not None else SHIPPED_MODEL

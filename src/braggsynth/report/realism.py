@@ -21,7 +21,7 @@ the voxels of the mask (gaps, bad pixels, aliens) left out:
   extent in voxels of the whole file's real-space grid, n_axis / oversampling;
 - ``plane_share``: the share of the crop's photons in a 6 px plane through the
   maximum (normal to y and normal to x, averaged): what a MAXIPIX gap there hides;
-- ``gap_roughness``: mean |second difference of log(I + 1)| across a 6 px
+- ``gap_roughness``: mean ``|second difference of log(I + 1)|`` across a 6 px
   central plane, on the 5 voxels beside it on either side, within the central
   32^3 (normal to y and to x, averaged): how smooth what a fill starts from is.
 
@@ -46,14 +46,13 @@ BAND = (10.0, 90.0)
 
 
 def crop_around_maximum(intensity, mask=None, size: int = CROP_PX):
-    """The ``size``^3 cube around the brightest measured voxel: (crop, crop mask).
+    """The cube of side ``size`` around the brightest measured voxel: (crop, crop mask).
 
     The cube is :func:`braggsynth.report.evaluate.peak_window` around that voxel: moved inside the array where the
     maximum is within ``size // 2`` of an edge, an axis shorter than ``size`` taken whole.  ``mask`` (bool,
     True where not measured) is all False when None.
     """
     from braggsynth.report.evaluate import peak_window
-
 
     intensity = np.asarray(intensity, dtype=np.float64)
     mask = np.zeros(intensity.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -123,7 +122,7 @@ def decay_exponent(crop, crop_mask, radii=(4, 24)) -> float:
 def oversampling(crop, crop_mask, background: float = 0.0, threshold: float = 0.03) -> np.ndarray:
     """Oversampling per axis (z, y, x): 2 N / extent of the autocorrelation above ``threshold`` of its maximum.
 
-    The autocorrelation is |inverse FFT| of the crop's intensity less ``background`` (masked voxels 0),
+    The autocorrelation is ``|inverse FFT|`` of the crop's intensity less ``background`` (masked voxels 0),
     smoothed by a Gaussian of 1 voxel; its extent is counted on the line through its centre along each axis.
     """
     signal = np.where(crop_mask, 0.0, np.maximum(crop - background, 0.0))
@@ -155,8 +154,10 @@ def pattern_statistics(intensity, mask=None) -> dict:
 
     Parameters
     ----------
-    intensity : (z, y, x) counts, photons (a recording or a measured scan).
-    mask : bool (z, y, x), True where a voxel is not measured (left out), or None.
+    intensity
+        (z, y, x) counts, photons (a recording or a measured scan).
+    mask
+        bool (z, y, x), True where a voxel is not measured (left out), or None.
     """
     full_shape = np.shape(intensity)
     crop, crop_mask = crop_around_maximum(intensity, mask)
@@ -180,7 +181,8 @@ def pattern_statistics(intensity, mask=None) -> dict:
         plane, sides = _plane_slabs(crop.shape, centre, axis)
         shares.append(measured[plane].sum() / total if total > 0 else np.nan)
         second = np.full(crop.shape, np.nan)  # centred second difference along `axis`, NaN beside a masked voxel
-        second[tuple(slice(1, -1) if a == axis else slice(None) for a in range(3))] = np.abs(np.diff(logged, n=2, axis=axis))
+        inner = tuple(slice(1, -1) if a == axis else slice(None) for a in range(3))
+        second[inner] = np.abs(np.diff(logged, n=2, axis=axis))
         second[crop_mask | np.roll(crop_mask, 1, axis) | np.roll(crop_mask, -1, axis)] = np.nan
         for side in sides:
             values = second[side]
@@ -207,14 +209,17 @@ def compare(simulated, measured: dict) -> list[dict]:
 
     Parameters
     ----------
-    simulated : list of :func:`pattern_statistics` dicts, one per simulated recording.
-    measured : {name: :func:`pattern_statistics` dict} of the measured files.
+    simulated
+        list of :func:`pattern_statistics` dicts, one per simulated recording.
+    measured
+        {name: :func:`pattern_statistics` dict} of the measured files.
 
     Returns
     -------
-    One dict per statistic: ``statistic``, the simulated ``p10``, ``p50``, ``p90`` (NaNs left out),
-    ``nan_share`` (the share of simulated patterns without a value), and for each measured ``name``:
-    ``name`` (its value), ``name_percentile`` and ``name_inside`` (within :data:`BAND`).
+    list of dict
+        One dict per statistic: ``statistic``, the simulated ``p10``, ``p50``, ``p90`` (NaNs left out),
+        ``nan_share`` (the share of simulated patterns without a value), and for each measured ``name``:
+        ``name`` (its value), ``name_percentile`` and ``name_inside`` (within :data:`BAND`).
     """
     rows = []
     for statistic in STATISTICS:
@@ -238,29 +243,35 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
 
     Parameters
     ----------
-    simulated : iterable of (name, counts, masked) per recording: counts (z, y, x) and the voxels a
+    simulated
+        iterable of (name, counts, masked) per recording: counts (z, y, x) and the voxels a
         preprocessing masked, bool (bad pixels, aliens).  The gaps are not masked: a measured file's
         statistics come from a crop around its maximum, which its gaps seldom cross, and a gap plane
         through the crop would distort the autocorrelation (the oversampling) of the simulated ones.
-    measured : iterable of (name, intensity, mask or None) per measured file.
-    seed : the draws (which recordings are held back, the patches) come from
+    measured
+        iterable of (name, intensity, mask or None) per measured file.
+    seed
+        the draws (which recordings are held back, the patches) come from
         :func:`braggsynth.seeds.rng` of (seed, "realism", ...).
-    patches_per_recording, patches_per_file : patches a simulated recording and a measured file's half give
+    patches_per_recording, patches_per_file
+        patches a simulated recording and a measured file's half give
         the discriminator (:mod:`braggsynth.report.discriminator`).
-    held_back_share : the share of the recordings whose patches are held back; a measured file's patches
+    held_back_share
+        the share of the recordings whose patches are held back; a measured file's patches
         are fitted on its fit half and held back on its scoring half (:mod:`braggsynth.data.measured`).
-    progress : optional callable wrapping an iterable (a progress bar).
+    progress
+        optional callable wrapping an iterable (a progress bar).
 
     Returns
     -------
-    dict: ``rows`` (:func:`compare`), ``measured`` ({name: statistics}), ``simulated`` (list of
-    statistics), ``discriminator`` (:func:`braggsynth.report.discriminator.held_back_accuracy`, or None without a
-    measured file), ``recordings`` (their number).
+    dict
+        ``rows`` (:func:`compare`), ``measured`` ({name: statistics}), ``simulated`` (list of
+        statistics), ``discriminator`` (:func:`braggsynth.report.discriminator.held_back_accuracy`, or None
+        without a measured file), ``recordings`` (their number).
     """
-    from braggsynth.report import discriminator
-
-    from braggsynth.data import measured as measured_regions
     from braggsynth import seeds
+    from braggsynth.data import measured as measured_regions
+    from braggsynth.report import discriminator
 
     wrap = progress or (lambda items: items)
     simulated_statistics, fit, held = [], [], []
@@ -317,9 +328,10 @@ def report_markdown(found: dict) -> str:
                                                   for name, count in inside.items()) + "."]
     guess = found["discriminator"]
     if guess is not None:
-        lines += ["", f"**Discriminator** (braggsynth.report.discriminator, fitted on {guess['fit']['simulated']} simulated "
-                  f"and {guess['fit']['measured']} measured patches): balanced accuracy "
-                  f"**{guess['balanced_accuracy']:.3f}** on {guess['held']['simulated']} simulated patches of held-back "
+        lines += ["", f"**Discriminator** (braggsynth.report.discriminator, fitted on "
+                  f"{guess['fit']['simulated']} simulated and {guess['fit']['measured']} measured patches): "
+                  f"balanced accuracy **{guess['balanced_accuracy']:.3f}** on {guess['held']['simulated']} "
+                  f"simulated patches of held-back "
                   f"recordings and {guess['held']['measured']} measured patches of the measured files' scoring "
                   f"halves (simulated named right {guess['simulated_recall']:.3f}, measured "
                   f"{guess['measured_recall']:.3f}); 0.5 is indistinguishable."]

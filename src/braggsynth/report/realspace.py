@@ -31,13 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from braggsynth.score import metrics
-
 from braggsynth.phase import phasing, reconstruction
-from braggsynth.report.evaluate import _fill_volume, peak_position, peak_window
-
 from braggsynth.phase.reconstruction import Fill
-
+from braggsynth.report.evaluate import _fill_volume, peak_position, peak_window
+from braggsynth.score import metrics
 
 GAP_FREE = "gap-free"
 POSITIONS = ("through", "off")
@@ -147,7 +144,7 @@ class ParallelRunner:
 
 def simulated_case(name: str, counts, amplitude, crop_px: int) -> Case:
     """A held-out simulated pattern's case: its recorded ``counts`` (without gaps) and exact complex
-    ``amplitude``, cropped to the ``crop_px``^3 cube around the peak; the reference is the true object."""
+    ``amplitude``, cropped to the cube of side ``crop_px`` around the peak; the reference is the true object."""
     counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
     return Case(name, "simulated", counts, phasing.true_object(amplitude))
 
@@ -155,7 +152,7 @@ def simulated_case(name: str, counts, amplitude, crop_px: int) -> Case:
 def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts: int, seed: int, runner,
                   **phasing_options) -> Case:
     """A measured file's case: its intensity (and own ``mask`` of unmeasured pixels, or None) cropped to the
-    ``crop_px``^3 cube around the peak; the reference is its gap-free reconstruction
+    cube of side ``crop_px`` around the peak; the reference is its gap-free reconstruction
     (:func:`measured_reference`)."""
     counts, unmeasured = crop_around_peak(intensity, crop_px, mask)
     reference, floor = measured_reference(counts, starts=reference_starts, seed=seed, runner=runner,
@@ -191,23 +188,31 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
 
     Parameters
     ----------
-    cases : :class:`Case` objects (cropped already: every version is phased on the whole case).
-    fill_functions : model name -> :func:`braggsynth.phase.reconstruction.model_fill`.
-    baselines : baselines whose fill is forced (:data:`braggsynth.score.baselines.BASELINES`).
-    gap_widths_px, positions : the artificial gaps (:func:`gap_at`).
-    starts : random starts per version (seeds :func:`braggsynth.phase.reconstruction.start_seed`).
-    runner : a :class:`ParallelRunner` (default: in turn).
-    phasing_options : :func:`braggsynth.phase.phasing.phase`'s (sequence, library, device).
+    cases
+        :class:`Case` objects (cropped already: every version is phased on the whole case).
+    fill_functions
+        model name -> :func:`braggsynth.phase.reconstruction.model_fill`.
+    baselines
+        baselines whose fill is forced (:data:`braggsynth.score.baselines.BASELINES`).
+    gap_widths_px, positions
+        the artificial gaps (:func:`gap_at`).
+    starts
+        random starts per version (seeds :func:`braggsynth.phase.reconstruction.start_seed`).
+    runner
+        a :class:`ParallelRunner` (default: in turn).
+    phasing_options
+        :func:`braggsynth.phase.phasing.phase`'s (sequence, library, device).
 
     Returns
     -------
-    (rows, gap_rows, examples, curves, title): one row per case, width, position, version and start (``pattern``,
-    ``kind``, ``gap_width_px``, ``position``, ``photon_share``, ``version``, ``mode``, ``start``,
-    ``modulus_pcc``, ``phase_rms_rad``, ``error``, ``error_drop``); the reciprocal-space scores of each fill
-    over the gap (``method``, ``pcc`` in log(I + 1), ``amplitude_r``: the baselines, the models and
-    :data:`braggsynth.phase.phasing.GAP_FILL` of the free version per start); for the first case, width and
-    position, the aligned start-0 object of each version beside the reference, its error per iteration, and
-    a title saying which case that is.
+    rows, gap_rows, examples, curves, title
+        One row per case, width, position, version and start (``pattern``,
+        ``kind``, ``gap_width_px``, ``position``, ``photon_share``, ``version``, ``mode``, ``start``,
+        ``modulus_pcc``, ``phase_rms_rad``, ``error``, ``error_drop``); the reciprocal-space scores of each fill
+        over the gap (``method``, ``pcc`` in log(I + 1), ``amplitude_r``: the baselines, the models and
+        :data:`braggsynth.phase.phasing.GAP_FILL` of the free version per start); for the first case, width and
+        position, the aligned start-0 object of each version beside the reference, its error per iteration, and
+        a title saying which case that is.
     """
     runner = runner or reconstruction.run_in_turn
     rows, gap_rows, examples, curves, first, title = [], [], {}, {}, True, ""
@@ -372,7 +377,8 @@ def opening_table(table, floors: dict, models) -> list[str]:
     by_case = {}
     for r in table:
         by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
-    header = ["case", "gap (px)", "position", "photons in gap", "gap-free (floor)", "zero", "free", "best baseline, forced"]
+    header = ["case", "gap (px)", "position", "photons in gap", "gap-free (floor)", "zero", "free",
+              "best baseline, forced"]
     for name in models:
         header += [f"{name}, forced", f"{name}, interval", f"**{name}, auto** (mode)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 4 + "---:|" * (len(header) - 4)]
@@ -404,7 +410,6 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
     """The real-space report: the opening table, the verdicts of the recommended mode against free pixels,
     every version in detail, the fills in reciprocal space and how well each score predicts real space."""
     from braggsynth.phase.phasing import iterations
-
 
     verdict_rows = verdicts(table, models)
     agreement = rank_agreement(table, gap_table)
@@ -457,7 +462,8 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "Final modulus error and its relative drop over the last 200 iterations, from the end of one ER block to "
         "the end of the next in the default recipe (near 0: converged).",
         "",
-        "| case | gap (px) | position | version | starts | modulus PCC | phase RMS (rad) | final error | last-200 drop |",
+        "| case | gap (px) | position | version | starts | modulus PCC | phase RMS (rad) | final error "
+        "| last-200 drop |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in table:
@@ -495,9 +501,7 @@ def write_report(report_path, table_path, figure_path, curves_path, found, *, ca
     from pathlib import Path
 
     from braggsynth import io
-
     from braggsynth.figures import error_curves, real_space_slices
-
 
     rows, gap_rows, examples, curves, title = found
     with io.atomic_path(table_path) as tmp, open(tmp, "w", newline="") as handle:

@@ -89,10 +89,13 @@ def linear_fill(volume, mask, axes=(1, 2)) -> np.ndarray:
 
     Parameters
     ----------
-    volume : (z, y, x) array, or a batch (b, z, y, x) with ``axes=(2, 3)``;
+    volume
+        (z, y, x) array, or a batch (b, z, y, x) with ``axes=(2, 3)``;
         values in the gap are ignored.
-    mask : bool array of the same shape, True in the gap.
-    axes : axes to interpolate along (default y and x of one volume, the
+    mask
+        bool array of the same shape, True in the gap.
+    axes
+        axes to interpolate along (default y and x of one volume, the
         detector plane: gaps are planes through all z).
 
     Examples
@@ -151,8 +154,10 @@ def smoothed_linear_fill(volume, mask, axes=(1, 2), sigma_px: float = SMOOTHING_
 
     Parameters
     ----------
-    volume, mask, axes : as :func:`linear_fill` (a batch (b, z, y, x) with ``axes=(2, 3)``).
-    sigma_px : float, Gaussian width, voxels.
+    volume, mask, axes
+        as :func:`linear_fill` (a batch (b, z, y, x) with ``axes=(2, 3)``).
+    sigma_px
+        float, Gaussian width, voxels.
     """
     volume = np.asarray(volume, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)

@@ -50,7 +50,7 @@ def pcc(prediction, truth, mask) -> float:
 
 
 def amplitude_r_factor(prediction, truth, mask) -> float:
-    """R = sum |sqrt(prediction) - sqrt(truth)| / sum sqrt(truth) over the voxels of ``mask``: intensities in
+    """``R = sum |sqrt(prediction) - sqrt(truth)| / sum sqrt(truth)`` over the voxels of ``mask``: intensities in
     photons (negative values count as 0); 0 is perfect, NaN when the truth holds no photons there.
 
     Examples
@@ -91,12 +91,14 @@ def ssim_map(a, b) -> np.ndarray:
 
     Parameters
     ----------
-    a, b : (..., z, y, x) arrays of one shape, each of z, y, x at least 11.
+    a, b
+        (..., z, y, x) arrays of one shape, each of z, y, x at least 11.
 
     Returns
     -------
-    (..., z - 10, y - 10, x - 10): SSIM where the whole window lies inside
-    the volume (scikit-image crops the same 5-voxel border).
+    numpy.ndarray
+        Shape (..., z - 10, y - 10, x - 10): SSIM where the whole window lies inside
+        the volume (scikit-image crops the same 5-voxel border).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -136,9 +138,11 @@ def gap_metrics(predictions, truths, masks) -> dict:
 
     Parameters
     ----------
-    predictions, truths : (b, z, y, x) arrays, filled and true volumes
+    predictions, truths
+        (b, z, y, x) arrays, filled and true volumes
         (normalised log space).
-    masks : (b, z, y, x) bool, True in the gap (the voxels scored).
+    masks
+        (b, z, y, x) bool, True in the gap (the voxels scored).
 
     Returns
     -------
@@ -179,15 +183,21 @@ def binned_mean(values, keys, bins: int = 20) -> tuple[np.ndarray, np.ndarray, f
 
     Parameters
     ----------
-    values : (n,) scores (NaN ignored).
-    keys : (n,) the quantity to bin by (e.g. a crop's mean log intensity).
-    bins : number of equal-width bins spanning [min(keys), max(keys)].
+    values
+        (n,) scores (NaN ignored).
+    keys
+        (n,) the quantity to bin by (e.g. a crop's mean log intensity).
+    bins
+        number of equal-width bins spanning [min(keys), max(keys)].
 
     Returns
     -------
-    edges : (bins + 1,) bin edges.
-    means : (bins,) mean of the finite values in each bin (NaN when empty).
-    overall : mean of the non-empty bins' means (each bin weighs the same).
+    edges
+        (bins + 1,) bin edges.
+    means
+        (bins,) mean of the finite values in each bin (NaN when empty).
+    overall
+        mean of the non-empty bins' means (each bin weighs the same).
     """
     values = np.asarray(values, dtype=np.float64)
     keys = np.asarray(keys, dtype=np.float64)

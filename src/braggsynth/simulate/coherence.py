@@ -1,7 +1,7 @@
 """Partial coherence: the 3D point spread that washes out the fringes of a measured Bragg peak.
 
 A beam of finite coherence records the intensity convolved with a point
-spread function (PSF) in reciprocal space,
+spread function (PSF) in reciprocal space::
 
     I_measured(q) = (I * p)(q),   sum_q p(q) = 1,
 
@@ -12,7 +12,7 @@ pixels keeps the autocorrelation out to about N / (2 pi s) real-space voxels:
 s = 1 px on 128 px limits coherent interference to about 20 voxels.  PyNX fits
 p during phasing (``psf=True``) as a pseudo-Voigt, a Gaussian with heavier
 tails added.  Here p is the mix of a Gaussian and a 3D Lorentzian of the same
-full width at half maximum,
+full width at half maximum::
 
     p(k) = (1 - eta) G(k) / sum G + eta L(k) / sum L,
     G = exp(-rho^2 / 2),  L = (1 + rho^2 / gamma^2)^-2,  gamma^2 = 2 ln 2 / (sqrt 2 - 1),
@@ -20,7 +20,7 @@ full width at half maximum,
 
 k in pixels from the centre, sigma_a the Gaussian's sigma along axis a
 (z, y, x) and eta the share of the photons in the Lorentzian.  L is the
-Fourier transform of an exponentially decaying coherence function, exp(-|x|/xi),
+Fourier transform of an exponentially decaying coherence function, ``exp(-|x| / xi)``,
 the 3D analogue of a Lorentzian: its tails fall as k^-4, so that, unlike
 1 / (1 + rho^2), it spreads a finite share of the photons over a finite box.  The convolution is
 periodic (FFT); with the signal of a Bragg peak fading towards the box's edges,
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-#: gamma^2 of the Lorentzian (module docstring), in units of sigma^2: its half maximum falls where the Gaussian's does.
+#: gamma^2 of the Lorentzian (module docstring), in units of sigma^2; its half maximum falls where the Gaussian's does.
 LORENTZIAN_GAMMA2 = 2 * np.log(2) / (np.sqrt(2) - 1)
 
 
@@ -43,9 +43,12 @@ def point_spread(shape, sigma_px, lorentzian_fraction: float = 0.0) -> np.ndarra
 
     Parameters
     ----------
-    shape : (n_z, n_y, n_x).
-    sigma_px : the Gaussian's sigma per axis (z, y, x), pixels, or one for all; an axis of sigma 0 is not spread.
-    lorentzian_fraction : eta in [0, 1].
+    shape
+        (n_z, n_y, n_x).
+    sigma_px
+        the Gaussian's sigma per axis (z, y, x), pixels, or one for all; an axis of sigma 0 is not spread.
+    lorentzian_fraction
+        eta in [0, 1].
 
     Examples
     --------
@@ -109,8 +112,10 @@ class Coherence:
 
     Attributes
     ----------
-    sigma_px : (z, y, x) Gaussian sigmas of the PSF, pixels.
-    lorentzian_fraction : eta of the pseudo-Voigt.
+    sigma_px
+        (z, y, x) Gaussian sigmas of the PSF, pixels.
+    lorentzian_fraction
+        eta of the pseudo-Voigt.
     """
 
     sigma_px: tuple[float, float, float]

@@ -30,7 +30,7 @@ from scipy.ndimage import gaussian_filter
 
 from braggsynth.simulate import coherence as coherence_
 
-
+#: Orientations of a recording's gap (a band of columns, a band of rows, or both).
 ORIENTATIONS = ("vertical", "horizontal", "cross")
 
 
@@ -41,15 +41,20 @@ class Detector:
     Attributes
     ----------
     name : str
-    horizontal_gap_px : int, width in pixels of a horizontal gap (a band of
+    horizontal_gap_px
+        int, width in pixels of a horizontal gap (a band of
         detector rows, normal to y).
-    vertical_gap_px : int, width in pixels of a vertical gap (a band of
+    vertical_gap_px
+        int, width in pixels of a vertical gap (a band of
         detector columns, normal to x).
-    chip_px : (rows, columns), pixels of the sensitive tile (chip or module)
+    chip_px
+        (rows, columns), pixels of the sensitive tile (chip or module)
         between two gaps, along y and along x.
-    frame_px : (rows, columns) of the whole detector frame, or None for a
+    frame_px
+        (rows, columns) of the whole detector frame, or None for a
         detector known by its gap widths only.
-    row_gaps, column_gaps : [start, stop) pixel ranges of the gaps in the
+    row_gaps, column_gaps
+        [start, stop) pixel ranges of the gaps in the
         frame: bands of rows (horizontal gaps) and bands of columns (vertical
         gaps); empty without ``frame_px``.
     """
@@ -167,12 +172,18 @@ def frame_gaps(detector, roi_origin, shape) -> np.ndarray:
 
     Parameters
     ----------
-    detector : a preset name or Detector with a frame layout (``frame_px``).
-    roi_origin : (row, column) of the region's first pixel on the detector frame.
-    shape : (n_z, n_y, n_x) of the recorded stack (y, x: the region's rows and columns).
+    detector
+        a preset name or Detector with a frame layout (``frame_px``).
+    roi_origin
+        (row, column) of the region's first pixel on the detector frame.
+    shape
+        (n_z, n_y, n_x) of the recorded stack (y, x: the region's rows and columns).
 
-    Raises ValueError when the detector has no frame layout or the region
-    does not lie inside the frame.
+    Raises
+    ------
+    ValueError
+        When the detector has no frame layout or the region
+        does not lie inside the frame.
     """
     detector = detector_model(detector)
     if detector.frame_px is None:
@@ -197,13 +208,17 @@ def gap_planes(shape, orientation: str, position, width_px) -> np.ndarray:
 
     Parameters
     ----------
-    shape : (n_z, n_y, n_x)
-    orientation : "vertical", "horizontal" or "cross".
-    position : (row, column) pixel the band is centred on: the horizontal
+    shape
+        (n_z, n_y, n_x)
+    orientation
+        "vertical", "horizontal" or "cross".
+    position
+        (row, column) pixel the band is centred on: the horizontal
         band is centred on ``row``, the vertical band on ``column``.  A band of
         width w centred on p covers [p - w // 2, p - w // 2 + w), clipped to
         the array.
-    width_px : (horizontal, vertical) band widths in pixels, or one int for
+    width_px
+        (horizontal, vertical) band widths in pixels, or one int for
         both.
     """
     if orientation not in ORIENTATIONS:
@@ -228,14 +243,19 @@ def gap_mask(shape, detector, orientation: str, centre=None, offset_px=(0, 0)) -
 
     Parameters
     ----------
-    shape : (n_z, n_y, n_x)
-    detector : Detector, preset name or mapping (see :func:`detector_model`);
+    shape
+        (n_z, n_y, n_x)
+    detector
+        Detector, preset name or mapping (see :func:`detector_model`);
         gives the band widths.
-    orientation : "vertical" (band of columns, normal to x), "horizontal"
+    orientation
+        "vertical" (band of columns, normal to x), "horizontal"
         (band of rows, normal to y) or "cross" (both).
-    centre : (row, column) pixel of reference, default the frame centre
+    centre
+        (row, column) pixel of reference, default the frame centre
         (n_y // 2, n_x // 2), where a simulated Bragg peak sits.
-    offset_px : (rows, columns) shift of the gap from ``centre``.
+    offset_px
+        (rows, columns) shift of the gap from ``centre``.
     """
     detector = detector_model(detector)
     if centre is None:
@@ -307,7 +327,12 @@ class Alien:
 
     Attributes
     ----------
-    centre : (z, y, x) voxel.  sigma_px : Gaussian width, pixels.  peak_counts : photons at its centre.
+    centre
+        (z, y, x) voxel.
+    sigma_px
+        Gaussian width, pixels.
+    peak_counts
+        photons at its centre.
     """
 
     centre: tuple[int, int, int]
@@ -362,9 +387,12 @@ class DetectorGeometry:
 
     Attributes
     ----------
-    max_counts : float, photons in the brightest voxel before noise.
-    orientation : "vertical", "horizontal" or "cross".
-    offset_px : (rows, columns) shift of the gap from the frame centre.
+    max_counts
+        float, photons in the brightest voxel before noise.
+    orientation
+        "vertical", "horizontal" or "cross".
+    offset_px
+        (rows, columns) shift of the gap from the frame centre.
     """
 
     max_counts: float
@@ -383,11 +411,15 @@ def draw_detector_geometry(
 
     Parameters
     ----------
-    rng : numpy Generator.
-    max_counts_range : (low, high) photons; ``max_counts`` is log-uniform in it.
-    orientation_probabilities : mapping orientation -> probability, default
+    rng
+        numpy Generator.
+    max_counts_range
+        (low, high) photons; ``max_counts`` is log-uniform in it.
+    orientation_probabilities
+        mapping orientation -> probability, default
         {"vertical": 0.4, "horizontal": 0.4, "cross": 0.2}; normalised to sum 1.
-    offset_range_px : (low, high) pixels, inclusive; the row and column
+    offset_range_px
+        (low, high) pixels, inclusive; the row and column
         offsets of the gap from the frame centre are drawn uniformly and
         independently in it.
     """
@@ -398,7 +430,8 @@ def draw_detector_geometry(
     unknown = set(probabilities) - set(ORIENTATIONS)
     weights = np.array([float(probabilities.get(o, 0.0)) for o in ORIENTATIONS])
     if unknown or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"orientation_probabilities must map {', '.join(ORIENTATIONS)} to weights >= 0, got {probabilities}")
+        raise ValueError(f"orientation_probabilities must map {', '.join(ORIENTATIONS)} to weights >= 0, "
+                         f"got {probabilities}")
     first, last = (int(v) for v in offset_range_px)
     if first > last:
         raise ValueError(f"offset_range_px must satisfy low <= high, got {tuple(offset_range_px)}")
@@ -414,11 +447,16 @@ class Response:
 
     Attributes
     ----------
-    coherence : :class:`braggsynth.simulate.coherence.Coherence`, the PSF of partial coherence.
-    background : flat background, photons per voxel.
-    smooth_background : mean of the smooth background, photons per voxel.
-    aliens : tuple of :class:`Alien`.
-    bad_pixels : number of bad detector pixels (each a line through every frame).
+    coherence
+        :class:`braggsynth.simulate.coherence.Coherence`, the PSF of partial coherence.
+    background
+        flat background, photons per voxel.
+    smooth_background
+        mean of the smooth background, photons per voxel.
+    aliens
+        tuple of :class:`Alien`.
+    bad_pixels
+        number of bad detector pixels (each a line through every frame).
     """
 
     coherence: coherence_.Coherence
@@ -434,17 +472,25 @@ class DetectorSimulation:
 
     Attributes
     ----------
-    counts : int32 (z, y, x), Poisson counts everywhere (ground truth).
-    expected : float64 (z, y, x), the expected counts the Poisson draw was
+    counts
+        int32 (z, y, x), Poisson counts everywhere (ground truth).
+    expected
+        float64 (z, y, x), the expected counts the Poisson draw was
         made from (the noise-free intensity in photons).
-    gapped : int32 (z, y, x), ``counts`` with the gap and bad voxels set to 0, as the user's file holds it.
-    mask : bool (z, y, x), True in the gap.
-    bad : bool (z, y, x), True on the voxels the preprocessing masked besides the gap: bad pixels
+    gapped
+        int32 (z, y, x), ``counts`` with the gap and bad voxels set to 0, as the user's file holds it.
+    mask
+        bool (z, y, x), True in the gap.
+    bad
+        bool (z, y, x), True on the voxels the preprocessing masked besides the gap: bad pixels
         (every frame) and the aliens' cores.
-    detector : Detector.
-    geometry : DetectorGeometry, the random draws of flux and gap.
-    response : Response, the random draws of coherence, background, aliens and bad pixels.
-    blur_sigma_px : float, the detector's point spread, pixels.
+    detector : Detector
+    geometry
+        DetectorGeometry, the random draws of flux and gap.
+    response
+        Response, the random draws of coherence, background, aliens and bad pixels.
+    blur_sigma_px
+        float, the detector's point spread, pixels.
     """
 
     counts: np.ndarray
@@ -496,19 +542,29 @@ def simulate_detector(
 
     Parameters
     ----------
-    intensity : (z, y, x) array, non-negative (any unit; only its shape matters).
-    rng : numpy Generator; draws, in order, the geometry (:func:`draw_detector_geometry`), the coherence
+    intensity
+        (z, y, x) array, non-negative (any unit; only its shape matters).
+    rng
+        numpy Generator; draws, in order, the geometry (:func:`draw_detector_geometry`), the coherence
         (:func:`braggsynth.simulate.coherence.draw_coherence`), the flat and smooth backgrounds, the smooth field, the
         aliens, the bad pixels, then the Poisson noise.
-    detector : preset name, mapping or Detector (see :func:`detector_model`).
-    background, smooth_background : photons per voxel, a number or a (low, high) range drawn uniformly.
-    blur_sigma_px : the detector's point spread, pixels (detector plane).
-    coherence_sigma_px, lorentzian_fraction : a number or a (low, high) range of the partial coherence's PSF
+    detector
+        preset name, mapping or Detector (see :func:`detector_model`).
+    background, smooth_background
+        photons per voxel, a number or a (low, high) range drawn uniformly.
+    blur_sigma_px
+        the detector's point spread, pixels (detector plane).
+    coherence_sigma_px, lorentzian_fraction
+        a number or a (low, high) range of the partial coherence's PSF
         (each axis's sigma drawn independently), pixels.
-    bad_pixel_fraction : probability of a detector pixel being bad (masked through every frame).
-    aliens : (low, high) number of aliens (inclusive), masked where they add >= :data:`ALIEN_MASK_PHOTONS`.
-    workers : FFT threads of the coherence's convolution.
-    Other parameters: see :func:`draw_detector_geometry`.
+    bad_pixel_fraction
+        probability of a detector pixel being bad (masked through every frame).
+    aliens
+        (low, high) number of aliens (inclusive), masked where they add >= :data:`ALIEN_MASK_PHOTONS`.
+    workers
+        FFT threads of the coherence's convolution.
+    orientation_probabilities, offset_range_px
+        see :func:`draw_detector_geometry`.
     """
     detector = detector_model(detector)
     geometry = draw_detector_geometry(

@@ -2,8 +2,8 @@
 frame of a rocking scan (sheared, as measured data come).
 
 Both sample F(q) on q = G + B k (:func:`braggsynth.simulate.scattering.bragg_peak`); they differ in the basis B.
-Along array axis i the oversampling is s_i = 1 / (|b_i| L_i), with L_i the particle's extent along the
-step b_i: the real-space cell of the grid is 1 / |b_i| wide across the faces normal to b_i. L_i is the
+Along array axis i the oversampling is ``s_i = 1 / (|b_i| L_i)``, with L_i the particle's extent along the
+step b_i: the real-space cell of the grid is ``1 / |b_i|`` wide across the faces normal to b_i. L_i is the
 extent of the atom centres, one atomic plane spacing d short of the width that diffracts (N planes span
 (N - 1) d and diffract like N d), so a fringe spans s_i L_i / (L_i + d) voxels, not s_i: an FCC cube of
 16 cells (L = 16 a, 33 (200) planes at a / 2) diffracts like 16.5 cells along its axes, fringes 3 % tighter
@@ -35,7 +35,6 @@ import numpy as np
 
 from braggsynth.simulate import scattering
 
-
 FRAMES = ("orthogonal", "detector", "mixed")
 
 
@@ -54,14 +53,14 @@ class PatternGeometry:
 
 
 def oversampling_of(basis, positions) -> np.ndarray:
-    """s_i = 1 / (|b_i| L_i) per array axis."""
+    """``s_i = 1 / (|b_i| L_i)`` per array axis."""
     basis = np.asarray(basis, dtype=np.float64)
     lengths = np.linalg.norm(basis, axis=0)
     return 1.0 / (lengths * scattering.extents_along(positions, (basis / lengths).T))
 
 
 def bragg_angles_deg(reflection_vector, energy_kev: float, nu_deg: float = 0.0) -> tuple[float, float]:
-    """(2 theta, delta): the scattering angle of |G| and the detector elevation that reaches it at in-plane
+    """(2 theta, delta): the scattering angle of ``|G|`` and the detector elevation that reaches it at in-plane
     angle nu (cos 2 theta = cos delta cos nu), degrees."""
     wavelength = scattering.HC_KEV_ANGSTROM / float(energy_kev)
     sin_theta = wavelength * np.linalg.norm(reflection_vector) / 2.0
@@ -82,19 +81,27 @@ def detector_grid_basis(positions, reflection_vector, oversampling, *, energy_ke
 
     Parameters
     ----------
-    positions : (N, 3) atoms, Angstrom, crystal frame.
-    reflection_vector : (3,) G, 1/Angstrom.
-    oversampling : (s_rocking, s_detector): the smallest oversampling along the rocking axis, and across
+    positions
+        (N, 3) atoms, Angstrom, crystal frame.
+    reflection_vector
+        (3,) G, 1/Angstrom.
+    oversampling
+        (s_rocking, s_detector): the smallest oversampling along the rocking axis, and across
         the detector's rows and columns (square pixels share one step); one number for both.
-    energy_kev, pixel_size_m : photon energy and detector pixel size.
-    nu_deg : the detector's in-plane angle; its elevation delta follows from the Bragg condition.
-    azimuth_deg : rotation of the crystal about G.
-    rocking_axis : lab axis of the rocking rotation (lab: z along the beam, y up).
+    energy_kev, pixel_size_m
+        photon energy and detector pixel size.
+    nu_deg
+        the detector's in-plane angle; its elevation delta follows from the Bragg condition.
+    azimuth_deg
+        rotation of the crystal about G.
+    rocking_axis
+        lab axis of the rocking rotation (lab: z along the beam, y up).
 
     Returns
     -------
-    (basis, instrument): B (3, 3) 1/Angstrom and a dict with energy_kev, pixel_size_m,
-    detector_distance_m, rocking_step_deg, delta_deg, nu_deg, azimuth_deg.
+    basis, instrument
+        B (3, 3) 1/Angstrom and a dict with energy_kev, pixel_size_m,
+        detector_distance_m, rocking_step_deg, delta_deg, nu_deg, azimuth_deg.
     """
     g = np.asarray(reflection_vector, dtype=np.float64)
     s_rocking, s_detector = np.broadcast_to(np.asarray(oversampling, dtype=np.float64), (2,))

@@ -32,7 +32,7 @@ import numpy as np
 MIN_PLANE_FRACTION = 0.5
 #: Fraction of dead pixels above which a detector row (column) counts as part of a gap stripe in data.
 MIN_DEAD_FRACTION = 0.95
-#: Photons that the planes beside a stripe of zeros must each hold for the zeros to be a gap: Poisson
+#: Photons that the planes beside a stripe of zeros must each hold for the zeros to be a gap; Poisson
 #: counts of a plane expecting 20 photons are all 0 with probability e^-20 = 2e-9.
 MIN_NEIGHBOUR_PHOTONS = 20.0
 #: Sentinel values of gap pixels in float data (what the integer sentinels become when converted).
@@ -113,9 +113,12 @@ class FoundGaps:
 
     Attributes
     ----------
-    mask : bool (z, y, x), True in the gap stripes and on every NaN or sentinel voxel.
-    stripes : list of (axis, start, stop), axis 1 (rows, horizontal) or 2 (columns, vertical).
-    doubtful : stripes of zeros left out because their neighbours hold too few
+    mask
+        bool (z, y, x), True in the gap stripes and on every NaN or sentinel voxel.
+    stripes
+        list of (axis, start, stop), axis 1 (rows, horizontal) or 2 (columns, vertical).
+    doubtful
+        stripes of zeros left out because their neighbours hold too few
         photons (or the frame ends) to tell a gap from low counts.
     """
 
@@ -130,11 +133,14 @@ def find_gaps(data, *, min_dead_fraction: float = MIN_DEAD_FRACTION,
 
     Parameters
     ----------
-    data : (z, y, x) array as read from the file, in its own dtype (the
+    data
+        (z, y, x) array as read from the file, in its own dtype (the
         sentinels depend on it); intensities in photons.
-    min_dead_fraction : fraction of a row's (column's) pixels that must be
+    min_dead_fraction
+        fraction of a row's (column's) pixels that must be
         dead (0, NaN or a sentinel in every frame) for the row to be gap.
-    min_neighbour_photons : photons that the plane on each side of a stripe
+    min_neighbour_photons
+        photons that the plane on each side of a stripe
         of zeros must hold for the stripe to be a gap (a stripe of sentinels
         needs no such evidence).
 

@@ -9,7 +9,7 @@ neither: a grid *reaches* another point H when H lies inside the grid, or closer
 
 In voxel coordinates k_H = B^-1 (H - G). A fringe of the particle spans s_i voxels along array axis i
 (s_i its oversampling there), so the grid of n_i voxels per axis is clear of H when, along some axis i,
-|k_H,i| >= n_i / 2 + clearance s_i.
+``|k_H,i| >= n_i / 2 + clearance s_i``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class UnavoidableReflection(ValueError):
 
 
 def lattice_points_near(reflection, lattice_constant: float, radius: float) -> np.ndarray:
-    """FCC reciprocal-lattice points H != G with |H - G| <= ``radius`` (1/Angstrom), as offsets H - G.
+    """FCC reciprocal-lattice points H != G with ``|H - G| <= radius`` (1/Angstrom), as offsets H - G.
 
     Returns an (M, 3) float64 array in the cubic crystal frame, 1/Angstrom.
     """
@@ -80,7 +80,7 @@ def size_factor_needed(basis, oversampling, offsets, grid, clearance: float = CL
     """The smallest factor f on the particle's size that makes the grid clear of every offset.
 
     Scaling the particle by f divides B by f (steps of 1 / (s L)), so k_H becomes f k_H: point H is clear
-    once f |k_H,i| >= n_i / 2 + clearance s_i along some axis. At most 1: clear as drawn.
+    once ``f |k_H,i| >= n_i / 2 + clearance s_i`` along some axis. At most 1: clear as drawn.
     """
     k = np.abs(voxel_offsets(basis, offsets))
     with np.errstate(divide="ignore"):
@@ -90,7 +90,7 @@ def size_factor_needed(basis, oversampling, offsets, grid, clearance: float = CL
 
 def largest_clear_grid(basis, oversampling, offsets, clearance: float = CLEARANCE_FRINGES) -> int:
     """The largest even number of voxels n per axis for which the grid is clear of every offset:
-    point H is clear when n <= 2 (|k_H,i| - clearance s_i) along some axis i."""
+    point H is clear when ``n <= 2 (|k_H,i| - clearance s_i)`` along some axis i."""
     ratio = np.broadcast_to(np.asarray(oversampling, dtype=np.float64), (3,))
     allowed = 2 * (np.abs(voxel_offsets(basis, offsets)) - clearance * ratio)
     largest = float(allowed.max(axis=1).min()) if len(allowed) else 2.0**31

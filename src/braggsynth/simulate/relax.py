@@ -58,10 +58,13 @@ class Relaxation:
 
     Attributes
     ----------
-    positions : (N, 3) float64, relaxed positions in Angstrom, in the input order.
-    energy_initial, energy_final : float, potential energies in eV.
-    stop_reason : str, LAMMPS' stopping criterion.
-    iterations, force_evaluations : int.
+    positions
+        (N, 3) float64, relaxed positions in Angstrom, in the input order.
+    energy_initial, energy_final
+        float, potential energies in eV.
+    stop_reason
+        str, LAMMPS' stopping criterion.
+    iterations, force_evaluations : int
     """
 
     positions: np.ndarray
@@ -106,13 +109,20 @@ def relax(
 
     Parameters
     ----------
-    element : chemical symbol (Au, Ag, Cu, Ni, Pd, Pt).
-    positions : (N, 3) float array, Angstrom.
-    fixed : optional (N,) bool array, atoms held in place (zero force).
-    energy_tolerance : relative energy change that stops the minimiser (LAMMPS ``etol``).
-    force_tolerance : global force norm that stops it, eV/Angstrom (``ftol``).
-    max_iterations, max_evaluations : LAMMPS ``maxiter`` and ``maxeval``.
-    threads : OpenMP threads (OPENMP package, ``-sf omp``).
+    element
+        chemical symbol (Au, Ag, Cu, Ni, Pd, Pt).
+    positions
+        (N, 3) float array, Angstrom.
+    fixed
+        optional (N,) bool array, atoms held in place (zero force).
+    energy_tolerance
+        relative energy change that stops the minimiser (LAMMPS ``etol``).
+    force_tolerance
+        global force norm that stops it, eV/Angstrom (``ftol``).
+    max_iterations, max_evaluations
+        LAMMPS ``maxiter`` and ``maxeval``.
+    threads
+        OpenMP threads (OPENMP package, ``-sf omp``).
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     natoms = len(positions)

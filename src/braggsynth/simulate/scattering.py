@@ -1,11 +1,11 @@
 """Bragg peaks of atomistic particles: the kinematic sum on a 3D reciprocal-space grid.
 
-The scattered amplitude of N identical atoms at positions r_j is
+The scattered amplitude of N identical atoms at positions r_j is::
 
     F(q) = sum_j exp(2 pi i q . r_j)
 
 in the crystallographic convention: q in 1/Angstrom (no 2 pi), r in Angstrom.
-The atoms are of one element and the atomic form factor f(|q|), the
+The atoms are of one element and the atomic form factor ``f(|q|)``, the
 Debye-Waller factor and polarisation are left out: across a Bragg peak they
 vary by well under a percent and only scale the peak as a whole.
 
@@ -16,14 +16,14 @@ along the array axes 0, 1, 2 (any rotation or shear).  Arrays are
 (z, y, x) = (rocking, detector rows, detector columns); array index i along
 an axis of length n is k = i - n//2, so the centre index n//2 is exactly G.
 
-On such a grid the sum is one type-1 non-uniform FFT (FINUFFT):
+On such a grid the sum is one type-1 non-uniform FFT (FINUFFT)::
 
     F(G + B k) = sum_j c_j exp(i k . x_j),
     c_j = exp(2 pi i G . r_j),   x_j = 2 pi B^T r_j   (wrapped into [-pi, pi)),
 
 with the + sign and centred mode ordering.  Both the strengths and the points
 are reduced modulo one cycle in float64 before the transform, so the result
-is the direct sum to the requested relative tolerance (of sum_j |c_j| = N),
+is the direct sum to the requested relative tolerance (of ``sum_j |c_j| = N``),
 whatever the size of q . r.
 
 Vectors are in the cubic crystal frame of :mod:`braggsynth.simulate.shapes`:
@@ -58,8 +58,10 @@ def reciprocal_vector(reflection, lattice_constant: float) -> np.ndarray:
 
     Parameters
     ----------
-    reflection : three integers (h, k, l).
-    lattice_constant : cubic lattice constant a, in Angstrom.
+    reflection
+        three integers (h, k, l).
+    lattice_constant
+        cubic lattice constant a, in Angstrom.
 
     Returns
     -------
@@ -177,10 +179,13 @@ def grid_basis(positions: np.ndarray, oversampling, rotation: np.ndarray | None 
 
     Parameters
     ----------
-    positions : (N, 3) float array, atom positions in Angstrom.
-    oversampling : float or 3 floats, oversampling ratio s_i per array axis (>= 1 for
+    positions
+        (N, 3) float array, atom positions in Angstrom.
+    oversampling
+        float or 3 floats, oversampling ratio s_i per array axis (>= 1 for
         a pattern that can be phased).
-    rotation : (3, 3) rotation R from the array axes to the crystal frame; the
+    rotation
+        (3, 3) rotation R from the array axes to the crystal frame; the
         identity (array axis i along crystal axis i) when None.
 
     Returns
@@ -241,13 +246,19 @@ def detector_frame_basis(
 
     Parameters
     ----------
-    reflection_vector : (3,) G in 1/Angstrom (crystal frame).
-    energy_kev : X-ray energy, keV.
-    detector_distance_m, pixel_size_m : D and p, metres.
-    rocking_step_deg : rocking-curve angular step, degrees.
-    detector_angles_deg : (delta, nu) in degrees; default (2 theta, 0), the
-        vertical scattering geometry with the Bragg angle theta of |G|.
-    rocking_axis : lab axis of the rocking rotation; default x (vertical
+    reflection_vector
+        (3,) G in 1/Angstrom (crystal frame).
+    energy_kev
+        X-ray energy, keV.
+    detector_distance_m, pixel_size_m
+        D and p, metres.
+    rocking_step_deg
+        rocking-curve angular step, degrees.
+    detector_angles_deg
+        (delta, nu) in degrees; default (2 theta, 0), the
+        vertical scattering geometry with the Bragg angle theta of ``|G|``.
+    rocking_axis
+        lab axis of the rocking rotation; default x (vertical
         scattering plane, as for the eta circle of ID01).
 
     Returns
@@ -256,8 +267,9 @@ def detector_frame_basis(
 
     Raises
     ------
-    ValueError if the Bragg condition cannot be met at this energy, or the given
-    detector angles do not put |q| within 0.1 % of |G|.
+    ValueError
+        If the Bragg condition cannot be met at this energy, or the given
+        detector angles do not put ``|q|`` within 0.1 % of ``|G|``.
     """
     g = np.asarray(reflection_vector, dtype=np.float64)
     wavelength = HC_KEV_ANGSTROM / float(energy_kev)
@@ -288,10 +300,14 @@ def q_points(reflection_vector, basis, indices, shape) -> np.ndarray:
 
     Parameters
     ----------
-    reflection_vector : (3,) G, 1/Angstrom.
-    basis : (3, 3) B, 1/Angstrom, column i the step of array axis i.
-    indices : (m, 3) integer array indices (i0, i1, i2) into an array of ``shape``.
-    shape : (n0, n1, n2).
+    reflection_vector
+        (3,) G, 1/Angstrom.
+    basis
+        (3, 3) B, 1/Angstrom, column i the step of array axis i.
+    indices
+        (m, 3) integer array indices (i0, i1, i2) into an array of ``shape``.
+    shape
+        (n0, n1, n2).
 
     Returns
     -------
@@ -302,7 +318,7 @@ def q_points(reflection_vector, basis, indices, shape) -> np.ndarray:
 
 
 def intensity(amplitude: np.ndarray) -> np.ndarray:
-    """|F|^2 as float64 (real part squared plus imaginary part squared)."""
+    """``|F|^2`` as float64 (real part squared plus imaginary part squared)."""
     amplitude = np.asarray(amplitude)
     return amplitude.real.astype(np.float64) ** 2 + amplitude.imag.astype(np.float64) ** 2
 
@@ -339,8 +355,10 @@ def direct_sum(positions: np.ndarray, q_points: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    positions : (N, 3) float array, Angstrom.
-    q_points : (m, 3) float array, 1/Angstrom.
+    positions
+        (N, 3) float array, Angstrom.
+    q_points
+        (m, 3) float array, 1/Angstrom.
 
     Returns
     -------
@@ -462,8 +480,10 @@ def _nufft_inputs(positions, reflection_vector, basis):
 
     Returns
     -------
-    strengths : (N,) complex128.
-    points : three contiguous (N,) float64 arrays, x_j along array axes 0, 1, 2 (radians).
+    strengths
+        (N,) complex128.
+    points
+        three contiguous (N,) float64 arrays, x_j along array axes 0, 1, 2 (radians).
     """
     natoms = len(positions)
     strengths = np.empty(natoms, dtype=np.complex128)
@@ -521,22 +541,29 @@ def bragg_peak(
 
     Parameters
     ----------
-    positions : (N, 3) float array, atom positions in Angstrom (crystal frame).
-    reflection_vector : (3,) G in 1/Angstrom, e.g. from :func:`reciprocal_vector`;
+    positions
+        (N, 3) float array, atom positions in Angstrom (crystal frame).
+    reflection_vector
+        (3,) G in 1/Angstrom, e.g. from :func:`reciprocal_vector`;
         the grid centre (index n//2 on every axis) is exactly q = G.
-    basis : (3, 3) B in 1/Angstrom; column i is the q step of array axis i
+    basis
+        (3, 3) B in 1/Angstrom; column i is the q step of array axis i
         (see :func:`grid_basis`, :func:`detector_frame_basis`).
-    shape : (n0, n1, n2) grid size, array axes (z, y, x) = (rocking, detector
+    shape
+        (n0, n1, n2) grid size, array axes (z, y, x) = (rocking, detector
         rows, detector columns); array index i is k = i - n//2.
-    backend : "finufft" (CPU NUFFT, float64), "cufinufft" (GPU NUFFT, float64),
+    backend
+        "finufft" (CPU NUFFT, float64), "cufinufft" (GPU NUFFT, float64),
         "direct" (exact sum, N * n0 * n1 * n2 operations: small cases only),
         "pynx" (PyNX GPU direct sum, float32 phases), or "auto": cufinufft when it
         is importable and a GPU is present, finufft otherwise.
-    tolerance : relative tolerance of the NUFFT backends, relative to sum_j |c_j| = N
+    tolerance
+        relative tolerance of the NUFFT backends, relative to ``sum_j |c_j| = N``
         (FINUFFT ``eps``).  Measured against the direct sum, 1e-9 gives errors of
         about 1e-12 of the peak amplitude and 1e-6 about 1e-8; the spreading cost
         grows as the cube of the kernel width (10 points at 1e-9, 7 at 1e-6).
-    threads : CPU threads for finufft and direct (None: all cores).
+    threads
+        CPU threads for finufft and direct (None: all cores).
 
     Returns
     -------

@@ -84,11 +84,15 @@ class Polyhedron:
 
     Attributes
     ----------
-    normals : (m, 3) float array, unit outward normals.
-    distances : (m,) float array, central distances (same length unit as r).
-    hkl : (m, 3) int array, Miller direction of each plane.
-    vertices : (v, 3) float array.
-    volume : float.
+    normals
+        (m, 3) float array, unit outward normals.
+    distances
+        (m,) float array, central distances (same length unit as r).
+    hkl
+        (m, 3) int array, Miller direction of each plane.
+    vertices
+        (v, 3) float array.
+    volume : float
     """
 
     normals: np.ndarray
@@ -97,7 +101,7 @@ class Polyhedron:
     vertices: np.ndarray
     volume: float
 
-    def scaled(self, factor: float) -> "Polyhedron":
+    def scaled(self, factor: float) -> Polyhedron:
         """The same polyhedron scaled about the origin by ``factor``."""
         return Polyhedron(
             self.normals, self.distances * factor, self.hkl, self.vertices * factor, self.volume * factor**3
@@ -119,7 +123,7 @@ class Polyhedron:
 
 
 def polyhedron(hkl, distances) -> Polyhedron:
-    """Intersect the half-spaces (hkl/|hkl|) . r <= d into a bounded convex polyhedron.
+    """Intersect the half-spaces ``(hkl / |hkl|) . r <= d`` into a bounded convex polyhedron.
 
     Raises ValueError when the planes do not close a polyhedron (unbounded or
     empty intersection): the message says which.
@@ -266,11 +270,12 @@ def build_particle(spec: dict, size_nm: float) -> Atoms:
 
     Returns
     -------
-    ase.Atoms in the cubic crystal frame, positions in Angstrom.
-    ``atoms.info`` holds ``lattice_constant`` (Angstrom), ``size_nm`` and,
-    for a Winterbottom particle, ``interface_hkl`` and
-    ``interface_layer`` (a boolean array marking the atomic plane in contact
-    with the substrate).
+    ase.Atoms
+        In the cubic crystal frame, positions in Angstrom.
+        ``atoms.info`` holds ``lattice_constant`` (Angstrom), ``size_nm`` and,
+        for a Winterbottom particle, ``interface_hkl`` and
+        ``interface_layer`` (a boolean array marking the atomic plane in contact
+        with the substrate).
 
     Examples
     --------
