@@ -295,7 +295,7 @@ def _import_deep_learning(debug: bool = False) -> None:
     import; the lines are shown if the import fails, and always with ``debug``.
     """
     if debug or "braggsynth.learn.model" in sys.modules:
-        import braggsynth.learn.model  # noqa: F401
+        import braggsynth.learn.model
 
         return
     import tempfile

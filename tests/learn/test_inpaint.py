@@ -9,18 +9,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import h5py
+import keras
+import numpy as np
+import pytest
 
-from braggsynth import io  # noqa: E402
-from braggsynth.cli import main  # noqa: E402
-from braggsynth.data.patches import gap_through_centre  # noqa: E402
-from braggsynth.inpaint import gap_windows, inpaint  # noqa: E402
-from braggsynth.learn.model import build_model  # noqa: E402
-from braggsynth.score.baselines import linear_fill  # noqa: E402
-from braggsynth.simulate.detector import gap_planes  # noqa: E402
+from braggsynth import io
+from braggsynth.cli import main
+from braggsynth.data.patches import gap_through_centre
+from braggsynth.inpaint import gap_windows, inpaint
+from braggsynth.learn.model import build_model
+from braggsynth.score.baselines import linear_fill
+from braggsynth.simulate.detector import gap_planes
 
 SHAPE = (45, 70, 53)
 

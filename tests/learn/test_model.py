@@ -10,13 +10,13 @@ import sys
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
 from braggsynth.learn import model as gapmodel
-from braggsynth.models import SHIPPED_WIDE_MODEL  # noqa: E402
-from braggsynth.score import baselines  # noqa: E402
+from braggsynth.models import SHIPPED_WIDE_MODEL
+from braggsynth.score import baselines
 
 TINY = {"base_filters": 4, "depth": 2}
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from synthetic_patches import write_fringe_dataset  # noqa: E402
+import h5py
+import keras
+import numpy as np
+import pytest
+from synthetic_patches import write_fringe_dataset
 
-from braggsynth import io  # noqa: E402
+from braggsynth import io
 from braggsynth.learn import model as gapmodel
 from braggsynth.learn import training
 

@@ -8,15 +8,15 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from synthetic_patches import fringe_volume, write_fringe_dataset  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from synthetic_patches import fringe_volume, write_fringe_dataset
 
 from braggsynth.data import measured
-from braggsynth.learn.model import build_model, prefill_of  # noqa: E402
-from braggsynth.report import evaluate  # noqa: E402
-from braggsynth.score.baselines import BASELINES  # noqa: E402
+from braggsynth.learn.model import build_model, prefill_of
+from braggsynth.report import evaluate
+from braggsynth.score.baselines import BASELINES
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from synthetic_patches import write_fringe_dataset  # noqa: E402
+import numpy as np
+import pytest
+from synthetic_patches import write_fringe_dataset
 
-from braggsynth.learn import model as gapmodel  # noqa: E402
+from braggsynth.learn import model as gapmodel
 from braggsynth.learn import training
 from braggsynth.report import modelcard
 

@@ -10,13 +10,13 @@ import numpy as np
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
-import scipy.fft  # noqa: E402
+import scipy.fft
 
 from braggsynth import inpaint, io
-from braggsynth.cli import setup_logging  # noqa: E402
+from braggsynth.cli import setup_logging
 from braggsynth.data import shards
 from braggsynth.learn import model
-from braggsynth.report import evaluate  # noqa: I001
+from braggsynth.report import evaluate
 from braggsynth.simulate import gaps
 
 log = setup_logging(snakemake.log[0])

@@ -18,7 +18,7 @@ def main():
     from braggsynth.data import shards
     from braggsynth.learn import model, uncertainty
     from braggsynth.phase import reconstruction
-    from braggsynth.report import evaluate, realspace  # noqa: I001
+    from braggsynth.report import evaluate, realspace
 
     log = setup_logging(snakemake.log[0])
     shards.verified_files(path for pair in snakemake.params.patterns for path in pair)

@@ -9,8 +9,8 @@ from pathlib import Path
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(snakemake.threads))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(snakemake.threads))
 
-from braggsynth import io  # noqa: I001
-from braggsynth.cli import setup_logging  # noqa: E402
+from braggsynth import io
+from braggsynth.cli import setup_logging
 from braggsynth.learn import training
 
 log = setup_logging(snakemake.log[0])

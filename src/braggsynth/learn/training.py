@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 import h5py
-import keras  # noqa: E402  (after .model, which enables TensorFlow's fast CPU kernels)
+import keras
 import numpy as np
-from keras import ops  # noqa: E402
+from keras import ops
 
 from braggsynth import io
 from braggsynth.learn.model import (
