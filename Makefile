@@ -13,9 +13,15 @@ CHECK_CONFIG = $(if $(CONFIGFILE),$(BIN)/python -m braggsynth.config "$(CONFIGFI
 
 all: run
 
+# The package and the workflow's dependencies: what `make` needs.
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The tools of `make test` and `make docs` besides (pytest, ruff, the tests' references, Sphinx).
+$(VENV)/.test-docs: $(BIN)/snakemake
 	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	touch $@
 
@@ -31,12 +37,12 @@ dry-run: setup
 report: setup
 	$(BIN)/snakemake --report results/report.html
 
-test: setup
+test: $(VENV)/.test-docs
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
 
 # The documentation site (docs/, Sphinx) into docs/_build/html; a warning is an error.
-docs: setup
+docs: $(VENV)/.test-docs
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
