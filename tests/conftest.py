@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 import yaml
 
+from braggsynth.cli import main
+from braggsynth.data import patches
+from braggsynth.score import metrics
 from braggsynth.simulate import shapes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,3 +101,44 @@ TINY = {
     "evaluate": {"held_out_patterns": 1, "crops": 0, "phasing_fill": True},
     "real_space": {"crop_px": 32, "starts": 2, "gap_widths_px": [3], "sequence": "20*ER+40*HIO+20*ER"},
 }
+
+
+#: The console script of this environment.
+BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory) -> str:
+    """An untrained residual model saved to disk: it returns its prefill, enough to test the plumbing."""
+    import keras
+
+    from braggsynth.learn.model import build_model, save_model
+
+    keras.utils.set_random_seed(0)
+    return str(save_model(build_model(base_filters=4, depth=2), tmp_path_factory.mktemp("model") / "tiny.keras"))
+
+
+def gap_pcc(filled, truth, mask) -> float:
+    _, (low, high) = patches.normalise(truth, mask)
+    return float(metrics.gap_metrics(patches.scale(filled, low, high)[None], patches.scale(truth, low, high)[None],
+                                     mask[None])["pcc"][0])
+
+
+def read_filled(path):
+    with h5py.File(path, "r") as h5:
+        data = h5["entry_1/data_1"]
+        return (data["data"][()], data["filled"][()].astype(bool), data["inpainting_spread"][()],
+                dict(data.attrs))
+
+
+def one_line_error(capsys, argv, status=1) -> str:
+    """Run the CLI, check it fails with ``status`` and one line on stderr (no traceback); return that line."""
+    if status == 2:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 2
+    else:
+        assert main(argv) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and "Traceback" not in "\n".join(err)
+    return err[-1]

@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import tifffile
+from conftest import BRAGGSYNTH, gap_pcc, one_line_error, read_filled
 from synthetic_patches import fringe_volume
 
 from braggsynth import io
 from braggsynth.cli import main
 from braggsynth.data import patches
-from braggsynth.score import metrics
 from braggsynth.simulate import detector
-
-BRAGGSYNTH = str(Path(sys.executable).parent / "braggsynth")
-
-
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory) -> str:
-    """An untrained residual model saved to disk: it returns its prefill, enough to test the plumbing."""
-    import keras
-
-    from braggsynth.learn.model import build_model, save_model
-
-    keras.utils.set_random_seed(0)
-    return str(save_model(build_model(base_filters=4, depth=2), tmp_path_factory.mktemp("model") / "tiny.keras"))
 
 
 def maxipix_scan(shape=(48, 64, 64), seed=8, max_counts=1e4):
@@ -39,19 +25,6 @@ def maxipix_scan(shape=(48, 64, 64), seed=8, max_counts=1e4):
     truth = rng.poisson(fringe_volume(shape, rng, max_counts=max_counts)).astype(np.float32)
     mask = detector.gap_planes(shape, "cross", (shape[1] // 2 - 2, shape[2] // 2 + 3), 6)
     return truth, mask
-
-
-def gap_pcc(filled, truth, mask) -> float:
-    _, (low, high) = patches.normalise(truth, mask)
-    return float(metrics.gap_metrics(patches.scale(filled, low, high)[None], patches.scale(truth, low, high)[None],
-                                     mask[None])["pcc"][0])
-
-
-def read_filled(path):
-    with h5py.File(path, "r") as h5:
-        data = h5["entry_1/data_1"]
-        return (data["data"][()], data["filled"][()].astype(bool), data["inpainting_spread"][()],
-                dict(data.attrs))
 
 
 def test_a_tiff_scan_without_mask_is_filled_from_one_command(tmp_path):
@@ -147,19 +120,6 @@ def test_help_answers_without_importing_tensorflow():
     assert "--gaps MODE" in result.stdout and "3*(20*ER+180*HIO)+20*ER" in result.stdout
 
 
-def one_line_error(capsys, argv, status=1) -> str:
-    """Run the CLI, check it fails with ``status`` and one line on stderr (no traceback); return that line."""
-    if status == 2:
-        with pytest.raises(SystemExit) as done:
-            main(argv)
-        assert done.value.code == 2
-    else:
-        assert main(argv) == status
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) >= 1 and "Traceback" not in "\n".join(err)
-    return err[-1]
-
-
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_a_batch_size_below_one_is_refused(tmp_path, capsys, value):
     line = one_line_error(capsys, ["inpaint", "scan.cxi", str(tmp_path / "out.cxi"), "--batch-size", value], 2)
@@ -215,30 +175,6 @@ def test_debug_shows_the_traceback(tmp_path):
         main(["inpaint", str(tmp_path / "nan.npy"), str(tmp_path / "out.cxi"), "--debug"])
 
 
-def test_finetuning_on_a_simulated_scan_raises_the_held_back_pcc(tmp_path, capsys):
-    """``braggsynth finetune SCAN OUT.keras`` from the shipped model, then ``inpaint --model OUT.keras``."""
-    from braggsynth.inpaint import inpaint
-    from braggsynth.learn.model import load_model
-
-    rng = np.random.default_rng(5)
-    truth = rng.poisson(fringe_volume((64, 96, 96), rng, max_counts=1e5)).astype(np.float32)
-    mask = detector.gap_planes(truth.shape, "vertical", (0, 50), 6)
-    io.write_cxi_intensity(tmp_path / "scan.cxi", np.where(mask, 0, truth), mask)
-    assert main(["finetune", str(tmp_path / "scan.cxi"), str(tmp_path / "tuned.keras"), "--steps", "30",
-                 "--windows", "128", "--held-back", "32"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    before, after = (float(v) for v in last.split("held-back PCC ")[1].split(" on ")[0].split(" -> "))
-    assert after > before + 0.005, last
-    assert "on 32 windows (128 training windows, 30 steps from inpainting.keras)" in last
-    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "filled.cxi"), "--model",
-                 str(tmp_path / "tuned.keras")]) == 0
-    filled, filled_mask, _, attrs = read_filled(tmp_path / "filled.cxi")
-    assert attrs["inpainting_model"].endswith("tuned.keras") and np.array_equal(filled_mask, mask)
-    shipped = inpaint(np.where(mask, 0, truth), mask, load_model(), progress=False)
-    print("whole gap PCC: shipped", gap_pcc(shipped, truth, mask), "fine-tuned", gap_pcc(filled, truth, mask))
-    assert gap_pcc(filled, truth, mask) > gap_pcc(shipped, truth, mask)
-
-
 def simulated_scan(shape, seed: int, max_counts: float = 1e5) -> np.ndarray:
     """Poisson counts (photons) of the 111 Bragg peak of an unrelaxed 9 nm Au octahedron, oversampling 3."""
     from braggsynth.simulate import scattering, shapes
@@ -272,97 +208,6 @@ def test_an_eiger_scan_with_a_38_px_gap_is_filled_by_the_wide_model_above_biharm
     model_pcc, biharmonic_pcc = gap_pcc(filled, truth, mask), gap_pcc(biharmonic, truth, mask)
     print(f"38 px EIGER gap, PCC: wide model {model_pcc:.4f}, biharmonic {biharmonic_pcc:.4f}")
     assert model_pcc > biharmonic_pcc
-
-
-SHORT = "10*ER+30*HIO+10*ER"
-
-
-def small_scan(tmp_path, gap_px=4):
-    """The 32^3 Bragg peak of a strained box (noiseless counts, 1e5 at the maximum) as .npy, with a stripe
-    of zeros through every frame (found as a gap) unless ``gap_px`` is 0."""
-    z, y, x = np.indices((32, 32, 32)) - 16
-    obj = ((abs(z) < 5) & (abs(y) < 6) & (abs(x) < 4)) * np.exp(0.4j * np.sin(z / 3.0))
-    intensity = np.abs(np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))) ** 2
-    intensity *= 1e5 / intensity.max()
-    if gap_px:
-        intensity[:, :, 16 - gap_px // 2:16 - gap_px // 2 + gap_px] = 0
-    np.save(tmp_path / "scan.npy", intensity.astype(np.float32))
-    return tmp_path / "scan.npy"
-
-
-def test_phase_writes_the_object_its_support_the_errors_and_a_figure(tmp_path):
-    scan = small_scan(tmp_path)
-    result = subprocess.run([BRAGGSYNTH, "phase", str(scan), str(tmp_path / "rec.cxi"), "--gaps", "free", "--starts",
-                             "2", "--sequence", SHORT, "--figure", str(tmp_path / "rec.png")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "gap mode free" in result.stdout and "best of 2 start(s)" in result.stdout
-    with h5py.File(tmp_path / "rec.cxi", "r") as h5:
-        obj, support = h5["entry_1/image_1/data"][()], h5["entry_1/image_1/support"][()]
-        process = h5["entry_1/image_1/process_1"]
-        assert obj.dtype == np.complex64 and obj.shape == (32, 32, 32) and support.shape == obj.shape
-        assert np.array_equal(h5["entry_1/image_1/mask"][()], support) and 50 < support.sum() < 32**3 / 4
-        assert process["errors"].shape == (50,) and process["start_errors"].shape == (2,)
-        assert process.attrs["gap_mode"] == "free" and process.attrs["final_error"] == min(process["start_errors"])
-        assert h5["entry_1/instrument_1/detector_1/mask"][()].sum() == 32 * 32 * 4 * io.PIXEL_IS_MISSING
-    assert (tmp_path / "rec.png").stat().st_size > 10_000
-
-
-def test_phase_auto_chooses_between_the_modes_and_says_why(tmp_path, tiny_model_path):
-    scan = small_scan(tmp_path)
-    assert main(["phase", str(scan), str(tmp_path / "rec.cxi"), "--model", tiny_model_path, "--sequence", SHORT,
-                 "--starts", "1"]) == 0
-    with h5py.File(tmp_path / "rec.cxi", "r") as h5:
-        process = h5["entry_1/image_1/process_1"]
-        mode, reason = process.attrs["gap_mode"], process.attrs["gap_mode_reason"]
-    # the tiny model has no calibration: the interval mode is not a candidate
-    assert mode in ("free", "forced") and "amplitude R-factor" in reason and "interval" not in reason
-
-
-def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
-    from braggsynth.learn import uncertainty
-
-    rng = np.random.default_rng(0)
-    fills = rng.random((8, 32, 32, 32)).astype(np.float32)
-    gaps = np.zeros(fills.shape, bool)
-    gaps[..., 14:18] = True
-    calibration = tmp_path / "tiny.calibration.json"
-    uncertainty.write_calibration(uncertainty.calibrate(fills, fills + rng.normal(0, 0.05, fills.shape), gaps),
-                                  calibration)
-    scan = small_scan(tmp_path)
-    assert main(["phase", str(scan), str(tmp_path / "rec.h5"), "--model", tiny_model_path, "--gaps", "interval",
-                 "--calibration", str(calibration), "--sequence", SHORT, "--starts", "1"]) == 0
-    with h5py.File(tmp_path / "rec.h5", "r") as h5:
-        lower, upper = h5["entry_1/result_1/lower_bound"][()], h5["entry_1/result_1/upper_bound"][()]
-        gap = h5["entry_1/instrument_1/detector_1/mask"][()].astype(bool)
-    assert np.all(lower[gap] < upper[gap]) and np.all(lower[gap] >= 0)
-
-
-def test_phase_of_a_scan_without_a_gap_says_so(tmp_path, capsys):
-    scan = small_scan(tmp_path, gap_px=0)
-    assert main(["phase", str(scan), str(tmp_path / "rec.cxi"), "--sequence", SHORT, "--starts", "1"]) == 0
-    assert "no gap given or found: phased as it is" in capsys.readouterr().out
-
-
-def test_phase_errors_are_one_line(tmp_path, tiny_model_path, capsys):
-    scan = small_scan(tmp_path)
-    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--sequence", "3*(20*ER+"])
-    assert "algorithm sequence '3*(20*ER+'" in line
-    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--gaps", "interval",
-                                   "--model", tiny_model_path])
-    assert "has no calibration of its intervals" in line
-    line = one_line_error(capsys, ["phase", str(scan), str(tmp_path / "r.cxi"), "--gpu", "0"], 2)
-    assert "--gpu needs --library torch or cp" in line
-    assert not (tmp_path / "r.cxi").exists()
-
-
-def test_inpaint_says_which_mode_phasing_would_choose(tmp_path, tiny_model_path, capsys):
-    scan = small_scan(tmp_path, gap_px=6)
-    assert main(["inpaint", str(scan), str(tmp_path / "filled.cxi"), "--model", tiny_model_path, "--choose-mode",
-                 "--crop", "32"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("the gaps hold ") and "braggsynth phase --gaps auto --crop 32 would choose " in last
-    assert "amplitude R-factor" in last
 
 
 def foreign_models(folder) -> dict:
@@ -465,21 +310,3 @@ def test_a_stride_wider_than_the_window_and_a_missing_scan_fail_before_the_model
     assert result.stderr.strip() == f"braggsynth finetune: error: {tmp_path / 'missing.h5'}: no such file"
 
 
-def test_inpaint_finetunes_a_small_scan_with_a_central_gap_first(tmp_path, capsys, tiny_model_path):
-    """``inpaint --finetune`` on a 64^3 scan with a gap through its centre (no window is clear of it): the
-    model is fine-tuned on the scan and kept only if its held-back score rises."""
-    from synthetic_patches import central_gap_scan
-
-    scan, gap = central_gap_scan()
-    io.write_cxi_intensity(tmp_path / "scan.cxi", scan, gap)
-    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "plain.cxi"), "--model", tiny_model_path]) == 0
-    capsys.readouterr()
-    assert main(["inpaint", str(tmp_path / "scan.cxi"), str(tmp_path / "tuned.cxi"), "--model", tiny_model_path,
-                 "--finetune"]) == 0
-    line = next(line for line in capsys.readouterr().err.splitlines() if "held-back PCC" in line)
-    before, after = (float(value) for value in line.split("held-back PCC ")[1].split(" on ")[0].split(" -> "))
-    plain, tuned = read_filled(tmp_path / "plain.cxi")[0], read_filled(tmp_path / "tuned.cxi")[0]
-    if after > before:
-        assert line.startswith("fine-tuned tiny.keras on the scan: held-back PCC") and not np.array_equal(plain, tuned)
-    else:
-        assert line.startswith("fine-tuning did not help") and np.array_equal(plain, tuned)

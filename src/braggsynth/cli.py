@@ -134,6 +134,8 @@ def inpaint_parser() -> argparse.ArgumentParser:
                         help="fine-tune the model on the scan itself first, as braggsynth finetune does with its "
                              "defaults (a minute or two on 2 cores), and fill with it if it scores better on the "
                              "held-back windows, else with the model as it was")
+    parser.add_argument("--finetune-steps", type=_positive_int, default=None, metavar="N",
+                        help="training steps of --finetune (default: braggsynth finetune's)")
     return parser
 
 
@@ -330,12 +332,14 @@ def _symmetrised(model, tta: bool):
     return Symmetrised(model) if tta else model
 
 
-def _finetuned(model, scan, model_name: str):
-    """The model fine-tuned on the scan (``inpaint --finetune``) when that lifts its held-back score, else as it was."""
+def _finetuned(model, scan, model_name: str, steps: int | None = None):
+    """The model fine-tuned on the scan (``inpaint --finetune``, ``steps`` training steps or finetune's default)
+    when that lifts its held-back score, else as it was."""
     from braggsynth.learn import finetune
 
     original = model.get_weights()
-    result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked)
+    result = finetune.finetune(model, scan.intensity, scan.mask | scan.masked,
+                               steps=finetune.DEFAULT_STEPS if steps is None else steps)
     scores = (f"held-back PCC {result.pcc_before:.4f} -> {result.pcc_after:.4f} on {result.held_back_windows} "
               f"windows ({result.train_windows} training windows, {result.steps} steps)")
     if result.pcc_after > result.pcc_before:
@@ -354,6 +358,8 @@ def inpaint_command(args) -> int:
     from braggsynth.phase import reconstruction
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
+    if args.finetune_steps is not None and not args.finetune:
+        raise CommandError(f"--finetune-steps {args.finetune_steps}: give --finetune too")
     scan = _read_scan(args)
     print(f"{scan.where}: {scan.describe()}", file=sys.stderr)
     model_path = _model_path(args, scan.mask)
@@ -363,7 +369,7 @@ def inpaint_command(args) -> int:
     calibration = _calibration(args, model_path)
     model = _load(model_path, args.debug)
     if args.finetune:
-        model = _finetuned(model, scan, model_path.name)
+        model = _finetuned(model, scan, model_path.name, args.finetune_steps)
     model = _symmetrised(model, args.tta)
     filled, spread, lower, upper = inpaint(scan.intensity, scan.mask, model, stride=args.stride,
                                            batch_size=args.batch_size, with_spread=True, calibration=calibration,
@@ -432,6 +438,7 @@ def phase_command(args) -> int:
 
     from braggsynth import io
     from braggsynth.phase import phasing, reconstruction
+    from braggsynth.phase.unconstrained import unconstrained_modes
     from braggsynth.report.evaluate import peak_window
 
     _check_output(args.output, args.scan, (".cxi", ".h5", ".hdf5"), "output")
@@ -467,6 +474,7 @@ def phase_command(args) -> int:
     lower, upper = (fill.lower, fill.upper) if choice.mode == "interval" else (None, None)
     reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
+    hidden = unconstrained_modes(best.obj, best.support, gap)  # what of the gap the data cannot decide
     spread = None
     if best.psf is not None:
         from braggsynth.simulate.coherence import spread_widths
@@ -478,7 +486,8 @@ def phase_command(args) -> int:
                             "gaps": args.gaps, "model": None if model_path is None else str(model_path),
                             "tta": args.tta,
                             "interval_level": args.interval_level, "starts": args.starts, "seed": args.seed,
-                            **options, "gap_photon_share": share, "psf_widths_px": spread})
+                            **options, "gap_photon_share": share, "psf_widths_px": spread,
+                            "unconstrained_modes": hidden.record()})
     io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
                             errors=best.errors, start_errors=[r.error for r in found], lower=lower, upper=upper,
                             record=record, geometry=io.read_geometry(args.scan), crop=window,
@@ -488,6 +497,7 @@ def phase_command(args) -> int:
 
         real_space_slices({f"gaps {choice.mode}": best.obj}, args.figure,
                           title=f"{Path(args.scan).name}: gaps {choice.mode}, error {best.error:.4f}")
+    print(f"{hidden.line()} (by the reconstruction's support)", file=sys.stderr)
     if spread is not None:
         print(f"partial coherence: fitted point spread of RMS widths {spread} px (z, y, x)", file=sys.stderr)
     print(f"gap mode {reason}; the gap holds {100 * share:.1f} % of the photons (by the reconstruction); modulus "
