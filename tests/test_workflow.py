@@ -167,6 +167,9 @@ def test_real_space_check_phases_every_mode_of_a_held_out_pattern(finished_run):
     scores = {row["version"]: float(row["modulus_pcc"]) for row in rows if row["start"] == "0"}
     assert all(-1 <= value <= 1 for value in scores.values()) and scores["gap-free"] > 0.5
     assert 0 < float(rows[0]["photon_share"]) < 1
+    # the share of the gap's power the data cannot decide, per case, in the table and in the report's first one
+    assert len({row["hidden_share"] for row in rows}) == 1 and 0 <= float(rows[0]["hidden_share"]) <= 1
+    assert "| hidden (lambda > 0.9) |" in report.split("\n\n")[2]
     assert (folder / "real_space.png").stat().st_size > 20_000
     assert (folder / "real_space_errors.png").stat().st_size > 10_000
 

@@ -62,8 +62,10 @@ def read_real_space(csv_path) -> list[dict]:
     from braggsynth.report.realspace import summary
 
     with open(csv_path, newline="") as handle:
-        rows = [{**row, "photon_share": float(row["photon_share"])} for row in csv.DictReader(handle)]
-    keys = ("pattern", "kind", "gap_width_px", "position", "photon_share", "version", "mode", "samples",
+        rows = [{**row, "photon_share": float(row["photon_share"]),
+                 "hidden_share": float(row["hidden_share"]) if row.get("hidden_share") else None}
+                for row in csv.DictReader(handle)]
+    keys = ("pattern", "kind", "gap_width_px", "position", "photon_share", "hidden_share", "version", "mode", "samples",
             "modulus_pcc_mean", "modulus_pcc_std", "phase_rms_rad_mean", "phase_rms_rad_std")
     return [{key: entry[key] for key in keys if key in entry}
             for entry in summary(rows, scores=("modulus_pcc", "phase_rms_rad"))]

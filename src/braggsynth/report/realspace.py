@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from braggsynth.phase import phasing, reconstruction
 from braggsynth.phase.reconstruction import Fill
+from braggsynth.phase.unconstrained import unconstrained_modes
 from braggsynth.report.evaluate import _fill_volume, peak_position, peak_window
 from braggsynth.score import metrics
 
@@ -82,6 +83,12 @@ def gap_at(shape, peak_x: int, width: int, position: str) -> np.ndarray:
         raise ValueError(f"gap position {position!r}: expected one of {', '.join(POSITIONS)}")
     centre = peak_x if position == "through" else peak_x + OFF_EDGE_PX + width // 2
     return gap_plane(shape, centre, width)
+
+
+def reference_support(reference, threshold: float = 0.1) -> np.ndarray:
+    """The support of a case's reference object: where its modulus exceeds ``threshold`` of its maximum."""
+    modulus = np.abs(reference)
+    return modulus > threshold * modulus.max()
 
 
 def gap_pcc(filled, counts, gap) -> float:
@@ -207,7 +214,9 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
     -------
     rows, gap_rows, examples, curves, title
         One row per case, width, position, version and start (``pattern``,
-        ``kind``, ``gap_width_px``, ``position``, ``photon_share``, ``version``, ``mode``, ``start``,
+        ``kind``, ``gap_width_px``, ``position``, ``photon_share``, ``hidden_share`` (the share of the gap's
+        power that the data cannot decide, :func:`braggsynth.phase.unconstrained.unconstrained_modes` on the
+        reference's support, :func:`reference_support`), ``version``, ``mode``, ``start``,
         ``modulus_pcc``, ``phase_rms_rad``, ``error``, ``error_drop``); the reciprocal-space scores of each fill
         over the gap (``method``, ``pcc`` in log(I + 1), ``amplitude_r``: the baselines, the models and
         :data:`braggsynth.phase.phasing.GAP_FILL` of the free version per start); for the first case, width and
@@ -225,8 +234,9 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
                 own = np.zeros(counts.shape, bool) if case.unmeasured is None else case.unmeasured & ~gap
                 share = reconstruction.gap_photon_share(counts, gap)
                 found_fills = fills(counts, gap | own, fill_functions, baselines)
+                hidden = unconstrained_modes(case.reference, reference_support(case.reference), gap)
                 base = {"pattern": case.name, "kind": case.kind, "gap_width_px": int(width), "position": position,
-                        "photon_share": share}
+                        "photon_share": share, "hidden_share": hidden.hidden_share}
                 scored = gap & ~own
                 gap_rows += [{**base, "method": method, "start": 0, "pcc": gap_pcc(fill.filled, counts, scored),
                               "amplitude_r": metrics.amplitude_r_factor(fill.filled, counts, scored)}
@@ -277,7 +287,8 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
 
 def summary(rows, key: str = "version", scores=("modulus_pcc", "phase_rms_rad", "error", "error_drop")) -> list[dict]:
     """Mean and standard deviation of ``scores`` over starts per (pattern, width, position, ``key``), in the
-    order of ``rows``; ``samples`` counts them, ``photon_share`` and ``mode`` are carried over."""
+    order of ``rows``; ``samples`` counts them, ``photon_share``, ``hidden_share`` (where the rows have it) and
+    ``mode`` are carried over."""
     groups = {}
     for row in rows:
         groups.setdefault((row["pattern"], row["gap_width_px"], row["position"], row[key]), []).append(row)
@@ -285,8 +296,9 @@ def summary(rows, key: str = "version", scores=("modulus_pcc", "phase_rms_rad", 
     for (pattern, width, position, value), members in groups.items():
         entry = {"pattern": pattern, "kind": members[0]["kind"], "gap_width_px": width, "position": position,
                  "photon_share": members[0]["photon_share"], key: value, "samples": len(members)}
-        if "mode" in members[0]:
-            entry["mode"] = members[0]["mode"]
+        for carried in ("hidden_share", "mode"):
+            if members[0].get(carried) not in (None, ""):
+                entry[carried] = members[0][carried]
         for score in scores:
             values = np.array([r[score] for r in members], dtype=np.float64)
             entry |= {f"{score}_mean": float(values.mean()), f"{score}_std": float(values.std())}
@@ -377,8 +389,8 @@ def opening_table(table, floors: dict, models) -> list[str]:
     by_case = {}
     for r in table:
         by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
-    header = ["case", "gap (px)", "position", "photons in gap", "gap-free (floor)", "zero", "free",
-              "best baseline, forced"]
+    header = ["case", "gap (px)", "position", "photons in gap", "hidden (lambda > 0.9)", "gap-free (floor)", "zero",
+              "free", "best baseline, forced"]
     for name in models:
         header += [f"{name}, forced", f"{name}, interval", f"**{name}, auto** (mode)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 4 + "---:|" * (len(header) - 4)]
@@ -391,7 +403,9 @@ def opening_table(table, floors: dict, models) -> list[str]:
             free_text += f" ({np.mean(floor):.3f})"
         baselines = {v: r for v, r in members.items() if v.startswith("forced: ") and v[8:] not in models}
         best = max(baselines, key=lambda v: baselines[v]["modulus_pcc_mean"]) if baselines else None
-        cells = [pattern, str(width), position, f"{100 * any_row['photon_share']:.0f} %", free_text,
+        hidden = any_row.get("hidden_share")
+        cells = [pattern, str(width), position, f"{100 * any_row['photon_share']:.0f} %",
+                 "—" if hidden is None else f"{100 * float(hidden):.0f} %", free_text,
                  *(_cell(members[v]["modulus_pcc_mean"], members[v]["modulus_pcc_std"]) if v in members else "—"
                    for v in ("zero", "free")),
                  (f"{_cell(baselines[best]['modulus_pcc_mean'], baselines[best]['modulus_pcc_std'])} ({best[8:]})"
