@@ -103,4 +103,7 @@ def test_inpaint_says_which_mode_phasing_would_choose(tmp_path, tiny_model_path,
                  "--crop", "32"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("the gaps hold ") and "braggsynth phase --gaps auto --crop 32 would choose " in last
-    assert "amplitude R-factor" in last
+    assert "amplitude R-factor" in last and "; unconstrained modes of the gap (0 rows, 6 columns): " in last
+    with h5py.File(tmp_path / "filled.cxi", "r") as h5:
+        chosen = io.read_json_attr(h5["entry_1"], "provenance")["config"]["choose_mode"]
+    assert chosen["mode"] in last and chosen["unconstrained_modes"]["gap_px"] == [0, 6]

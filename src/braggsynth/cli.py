@@ -374,12 +374,17 @@ def inpaint_command(args) -> int:
     filled, spread, lower, upper = inpaint(scan.intensity, scan.mask, model, stride=args.stride,
                                            batch_size=args.batch_size, with_spread=True, calibration=calibration,
                                            interval_level=args.interval_level, unmeasured=scan.masked)
+    advice, choice = _mode_advice(args, scan, model, calibration)
+    chosen = None if choice is None else {"mode": choice.mode, "reason": choice.reason(), "crop": args.crop,
+                                          "unconstrained_modes": None if choice.hidden is None
+                                          else choice.hidden.record()}
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
                             "model": str(model_path), "stride": args.stride, "tta": args.tta,
                             "finetune": args.finetune,
                             "calibration": None if calibration is None else calibration.get("source", ""),
-                            "interval_level": args.interval_level, "fill_masked": args.fill_masked})
+                            "interval_level": args.interval_level, "fill_masked": args.fill_masked,
+                            "choose_mode": chosen})
     io.write_inpainted(args.output, filled, scan.mask, model_path=model_path, gap_as_mask=args.gap_as_mask,
                        unmeasured=scan.masked,
                        record=record, spread=spread, bounds=None if lower is None else (lower, upper),
@@ -397,16 +402,16 @@ def inpaint_command(args) -> int:
     print(f"filled {int(scan.mask.sum()):,} voxels with {model_path.name}{bounds}{left}; {summary}; "
           f"wrote {args.output}")
     share = reconstruction.gap_photon_share(filled, scan.mask)
-    print(f"the gaps hold {100 * share:.1f} % of the photons (by the fill); "
-          + _mode_advice(args, scan, model, calibration))
+    print(f"the gaps hold {100 * share:.1f} % of the photons (by the fill); {advice}")
     return 0
 
 
-def _mode_advice(args, scan, model, calibration) -> str:
-    """What ``braggsynth phase --gaps auto`` would choose for the scan (with --choose-mode), or how to ask."""
+def _mode_advice(args, scan, model, calibration):
+    """What ``braggsynth phase --gaps auto`` would choose for the scan (with --choose-mode), or how to ask:
+    (one line, the :class:`braggsynth.phase.reconstruction.Choice` or None)."""
     if not args.choose_mode:
         return ("narrow gaps on bright peaks phase best left free, wide or photon-starved ones filled: "
-                "--choose-mode (or braggsynth phase --gaps auto) chooses for this scan")
+                "--choose-mode (or braggsynth phase --gaps auto) chooses for this scan"), None
     import scipy.fft
 
     from braggsynth.phase import reconstruction
@@ -414,12 +419,14 @@ def _mode_advice(args, scan, model, calibration) -> str:
 
     window = peak_window(scan.intensity, args.crop)
     if not scan.mask[window].any():
-        return f"no gap in the {args.crop}^3 cube around the maximum: braggsynth phase --crop {args.crop} needs no fill"
+        return (f"no gap in the {args.crop}^3 cube around the maximum: braggsynth phase --crop {args.crop} needs "
+                "no fill"), None
     with scipy.fft.set_workers(os.cpu_count() or 1):
         choice = reconstruction.choose_mode(scan.intensity[window], scan.mask[window],
                                             reconstruction.model_fill(model, calibration, args.interval_level),
                                             progress=True, free=scan.masked[window])
-    return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}"
+    hidden = f"; {choice.hidden.line()}" if choice.hidden is not None else ""
+    return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}{hidden}", choice
 
 
 def _calibration(args, model_path):

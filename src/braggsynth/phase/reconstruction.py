@@ -28,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from braggsynth.phase import phasing
+from braggsynth.phase.unconstrained import HiddenModes, unconstrained_modes
 from braggsynth.score import metrics
 
 #: What phasing does with a gap pixel (``braggsynth phase --gaps``).
@@ -175,13 +176,15 @@ def ring_score(obj, intensity, hidden, ring) -> float:
 @dataclass
 class Choice:
     """What :func:`choose_mode` chose and why: ``scores`` maps each candidate to the amplitude R-factor of
-    its reconstruction over the hidden ring (lower is better)."""
+    its reconstruction over the hidden ring (lower is better); ``hidden``, the unconstrained modes of the gap
+    (:func:`braggsynth.phase.unconstrained.unconstrained_modes`) on the chosen candidate's support."""
 
     mode: str
     scores: dict = field(default_factory=dict)
     ring_pixels: int = 0
     holdout_px: int = HOLDOUT_PX
     why: str = "as asked"
+    hidden: HiddenModes | None = None
 
     def reason(self) -> str:
         """One line: the mode and why (the candidates' scores, best first, when it was chosen)."""
@@ -259,7 +262,9 @@ def choose_mode(intensity, gap, fill_function: FillFunction | None, *, candidate
     if not scores:
         return Choice("free", why=f"the {int(ring.sum()):,} hidden measured pixels hold no photons to score a mode")
     mode = min(scores, key=scores.get)
-    return Choice(mode, scores, int(ring.sum()), int(holdout_px))
+    chosen = found[tried.index(mode)]
+    return Choice(mode, scores, int(ring.sum()), int(holdout_px),
+                  hidden=unconstrained_modes(chosen.obj, chosen.support, gap))
 
 
 def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFunction | None = None,
