@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from braggsynth import io
-    from braggsynth.phase import phasing, reconstruction
+    from braggsynth.phase import reconstruction
     from braggsynth.phase.unconstrained import unconstrained_modes
     from braggsynth.report import realspace
 
@@ -48,11 +48,10 @@ def main() -> None:
               flush=True)
         cases.append((path.name, counts, best.obj, best.support))
     for path in args.peaks:
-        peak = io.read_peak(path)
-        amplitude = realspace.crop_around_peak(np.abs(peak["amplitude"]) ** 2, args.crop, peak["amplitude"])[1]
-        obj = phasing.true_object(amplitude)
-        cases.append((f"{path.parents[1].name}/{path.stem}", np.abs(amplitude) ** 2, obj,
-                      np.abs(obj) > 0.1 * np.abs(obj).max()))
+        amplitude = io.read_peak(path)["amplitude"]
+        case = realspace.simulated_case(f"{path.parents[1].name}/{path.stem}", np.abs(amplitude) ** 2, amplitude,
+                                        args.crop)
+        cases.append((case.name, case.counts, case.reference, realspace.reference_support(case.reference)))
 
     print("| case | gap (px) | position | hidden share (lambda > 0.9) | > 0.5 | hidden modes | most a line | "
           "analysis (s) |")

@@ -228,13 +228,14 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
     for case in cases:
         counts = np.asarray(case.counts, dtype=np.float64)
         peak_x = peak_position(counts)[2]
+        support = reference_support(case.reference)
         for width in gap_widths_px:
             for position in positions:
                 gap = gap_at(counts.shape, peak_x, int(width), position)
                 own = np.zeros(counts.shape, bool) if case.unmeasured is None else case.unmeasured & ~gap
                 share = reconstruction.gap_photon_share(counts, gap)
                 found_fills = fills(counts, gap | own, fill_functions, baselines)
-                hidden = unconstrained_modes(case.reference, reference_support(case.reference), gap)
+                hidden = unconstrained_modes(case.reference, support, gap)
                 base = {"pattern": case.name, "kind": case.kind, "gap_width_px": int(width), "position": position,
                         "photon_share": share, "hidden_share": hidden.hidden_share}
                 scored = gap & ~own
