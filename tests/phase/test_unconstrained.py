@@ -93,3 +93,31 @@ def test_lines_of_one_support_pattern_share_a_decomposition_and_no_gap_has_no_mo
     assert unconstrained_modes(obj, support, np.zeros(shape, bool)).orientation == "none"
     with pytest.raises(ValueError, match="must share a shape"):
         unconstrained_modes(obj, support[:-1], np.zeros(shape, bool))
+
+
+def test_hidden_fraction_is_the_rayleigh_quotient_of_a_dense_computation():
+    from braggsynth.phase.unconstrained import hidden_fraction
+
+    shape = (6, 10, 12)
+    _, support = blob(shape, 3.5)
+    gap = stripe(shape, 2, 5, 3) | stripe(shape, 1, 4, 2)
+    transform = np.einsum("ai,bj,ck->abcijk", *[transform_matrix(n) for n in shape]).reshape(gap.size, gap.size)
+    inside = support.ravel()
+    operator = transform[np.ravel(gap)][:, inside]  # P_G T P_S
+    dense = operator.conj().T @ operator / gap.size  # P_S Q_G P_S on the support
+    waves = transform.conj()[:, inside]  # each row: a plane wave of frequency k cut to the support
+    expected = np.einsum("ki,ij,kj->k", waves.conj(), dense, waves).real / (np.abs(waves) ** 2).sum(axis=1)
+    found = hidden_fraction(support, gap)
+    np.testing.assert_allclose(found[gap], expected.reshape(shape)[gap], atol=1e-10)
+    assert np.all(found[~gap] == 0)
+
+
+def test_hidden_fraction_grows_towards_the_middle_of_a_wide_gap():
+    from braggsynth.phase.unconstrained import hidden_fraction
+
+    shape = (16, 16, 64)
+    _, support = blob(shape, 5.0, seed=1)
+    wide = hidden_fraction(support, stripe(shape, 2, 20, 24))[0, 0, 20:44]
+    assert wide[12] > 0.9 and 0.35 < wide[0] < 0.65 and np.all(np.diff(wide[:12]) >= -1e-12)
+    narrow = hidden_fraction(support, stripe(shape, 2, 30, 2))  # a gap under half the fringe period (6.4 px)
+    assert narrow.max() < 0.5

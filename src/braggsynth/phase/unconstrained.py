@@ -35,7 +35,18 @@ The object's power in the gap (what :func:`braggsynth.phase.phasing.diffraction`
 puts in G) is ``n_z n_y n_x sum over modes of lambda |<u, rho>|^2`` (each axis' transform
 multiplies the power by its length), so the share of that power in
 modes with lambda > :data:`HIDDEN` says how much of the gap the data cannot
-decide: a free gap is safe where it is small.  Arrays are (z, y, x) =
+decide: a free gap is safe where it is small.
+
+*Per voxel* (:func:`hidden_fraction`), how hidden one gap voxel's Fourier
+component is: the Rayleigh quotient of A on the plane wave of frequency k
+cut to the support, ``h(k) = <phi_k, A phi_k> / <phi_k, phi_k>`` with
+``phi_k = P_S T^-1 e_k``.  Written out, ``h(k) = sum_{k' in G} |K(k' - k)|^2
+/ sum_{k'} |K(k' - k)|^2`` with K the transform of the support's indicator:
+the share of the support's point spread around k that falls in the gap.
+Deep inside a gap wider than the fringe period it is near 1, beside
+measured pixels near 1/2, and a gap narrower than the fringe period keeps
+it small.  It needs the support only, any gap shape (crosses, aliens), and
+costs three FFTs.  Arrays are (z, y, x) =
 (rocking, detector rows, detector columns); the object and the support are
 centred as :func:`braggsynth.phase.phasing.phase` returns them.
 """
@@ -246,3 +257,28 @@ def unconstrained_modes(obj, support, gap) -> HiddenModes:
         modes_hidden=int((lam > HIDDEN).sum()), modes_half_hidden=int((lam > HALF_HIDDEN).sum()),
         max_per_line=max((int((v > HIDDEN).sum()) for v in values), default=0),
         gap_power=total * float(np.prod(obj.shape)), decompositions=count, exact=exact)
+
+
+def hidden_fraction(support, gap) -> np.ndarray:
+    """How hidden each voxel's Fourier component is (module docstring, *per voxel*): float (z, y, x) in
+    [0, 1], the share of the support's point spread around that voxel inside ``gap``; 0 off the gap.
+
+    Parameters
+    ----------
+    support
+        bool (z, y, x): the object's support (centred or not: only its transform's modulus counts).
+    gap
+        bool (z, y, x): the unmeasured voxels of the pattern, any shape.
+    """
+    from scipy import fft
+
+    support = np.asarray(support, dtype=np.float64)
+    gap = np.asarray(gap, dtype=bool)
+    if support.shape != gap.shape:
+        raise ValueError(f"support {support.shape} and gap {gap.shape} must share a shape")
+    if not support.any() or not gap.any():
+        return np.zeros(gap.shape)
+    spread = np.abs(fft.fftn(support)) ** 2  # |K|^2, origin at index 0
+    spread /= spread.sum()
+    inside = fft.irfftn(fft.rfftn(gap.astype(np.float64)) * fft.rfftn(spread), s=gap.shape)  # periodic, G * |K|^2
+    return np.where(gap, np.clip(inside, 0.0, 1.0), 0.0)
