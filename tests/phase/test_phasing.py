@@ -111,3 +111,32 @@ def test_partial_coherence_is_fitted_and_recovers_the_object_better_than_coheren
     for r in found[True]:
         assert r.psf.sum() == pytest.approx(1.0) and np.all(r.psf >= 0)
         assert np.all((0.4 < coherence.spread_widths(r.psf)) & (coherence.spread_widths(r.psf) < 1.3))
+
+
+def test_the_algorithm_sequence_is_expanded_and_pynx_zero_mask_frees_after_60_percent_of_hio():
+    steps = phasing.algorithm_steps(phasing.DEFAULT_SEQUENCE)
+    assert len(steps) == phasing.iterations(phasing.DEFAULT_SEQUENCE) == 620 and steps[:21] == 20 * ["ER"] + ["HIO"]
+    release = phasing.release_iteration(phasing.DEFAULT_SEQUENCE, 0.6)
+    assert sum(step == "HIO" for step in steps[:release]) == 324 == int(0.6 * 540) and steps[release - 1] == "HIO"
+    assert phasing.release_iteration("20*ER", 0.6) == 20
+    with pytest.raises(ValueError, match="3\\*"):
+        phasing.algorithm_steps("20*ER+")
+
+
+def test_zero_mask_auto_holds_the_gap_at_zero_then_frees_it(cube_peak):
+    """PyNX's zero_mask=auto: the gap at zero for the first 60 % of HIO, then free: its final |F|^2 there is
+    held near zero throughout, and no longer once freed."""
+    intensity = np.abs(cube_peak) ** 2
+    gap = realspace.gap_plane(intensity.shape, N // 2, 6)
+    values = np.where(gap, 0.0, intensity)
+
+    def gap_share(reconstruction):
+        pattern = phasing.diffraction(reconstruction.obj)
+        return pattern[gap].sum() / pattern.sum()
+
+    with scipy.fft.set_workers(2):
+        held, released = (phasing.phase(values, unknown=gap, bounds=(0.0, 0.0), seed=1, sequence=SEQUENCE,
+                                        free_after=after) for after in (None, 0.6))
+    assert gap_share(held) < 1e-3 and gap_share(released) > 10 * gap_share(held)
+    with pytest.raises(ValueError, match="free_after 1.5"):
+        phasing.phase(values, unknown=gap, seed=1, sequence="10*ER", free_after=1.5)

@@ -61,8 +61,9 @@ PSF_MAX_SIGMA_PX = 2.0
 PSF_STEP_PX = 0.1
 
 
-def iterations(sequence: str) -> int:
-    """Number of iterations of a cohere ``algorithm_sequence`` such as ``3*(20*ER+180*HIO)+20*ER``.
+def algorithm_steps(sequence: str) -> list[str]:
+    """The algorithm of each iteration of a cohere ``algorithm_sequence`` such as ``3*(20*ER+180*HIO)+20*ER``,
+    in order (``["ER", ..., "HIO", ...]``).
 
     Raises ValueError, naming the sequence, when it is not sums of ``N*ALG`` and ``N*(...)`` terms."""
     import re
@@ -80,7 +81,7 @@ def iterations(sequence: str) -> int:
         position += 1
         return tokens[position - 1]
 
-    def term() -> int:
+    def term() -> list[str]:
         token = take()
         count = 1
         if token.isdigit():
@@ -94,10 +95,10 @@ def iterations(sequence: str) -> int:
                 fail()
             return count * inner
         if token.isalpha():
-            return count
+            return count * [token]
         fail()
 
-    def total() -> int:
+    def total() -> list[str]:
         found = term()
         while position < len(tokens) and tokens[position] == "+":
             take()
@@ -108,6 +109,21 @@ def iterations(sequence: str) -> int:
     if position != len(tokens):
         fail()
     return found
+
+
+def iterations(sequence: str) -> int:
+    """Number of iterations of a cohere ``algorithm_sequence`` (:func:`algorithm_steps`)."""
+    return len(algorithm_steps(sequence))
+
+
+def release_iteration(sequence: str, fraction: float) -> int:
+    """The iteration after which ``fraction`` of the sequence's HIO and RAAR iterations have run (PyNX's
+    ``zero_mask=auto`` frees its masked pixels after 60 % of them); all its iterations without HIO or RAAR."""
+    steps = algorithm_steps(sequence)
+    projections = np.cumsum([step.upper() in ("HIO", "RAAR") for step in steps])
+    if not projections.size or projections[-1] == 0:
+        return len(steps)
+    return int(np.searchsorted(projections, fraction * projections[-1], side="left")) + 1
 
 
 class Reconstruction(NamedTuple):
@@ -132,10 +148,13 @@ def _rec_class():
     class BoundedRec(cohere.Rec):
         """cohere's Rec whose modulus step clips each amplitude to [lower, upper], started from ``start``."""
 
-        def __init__(self, params, data_file, lower, upper, start, library, psf_start=None):
+        def __init__(self, params, data_file, lower, upper, start, library, psf_start=None, release=None,
+                     release_at=None):
             super().__init__(params, data_file, library, debug=True)
             self._lower, self._upper, self._start, self._library = lower, upper, start, library
             self._psf_start = psf_start  # the iteration the point spread's fit starts at; None: no point spread
+            self._release = np.zeros(lower.shape, bool) if release is None else release  # freed at release_at
+            self._release_at, self._iteration = release_at, 0
             self.point_spread = None
 
         def init_dev(self, device_id):
@@ -143,7 +162,7 @@ def _rec_class():
             lib = cohere.devlib
             self.lower = lib.from_numpy(np.fft.fftshift(self._lower).astype(np.float32), device=self.dev)
             self.upper = lib.from_numpy(np.fft.fftshift(self._upper).astype(np.float32), device=self.dev)
-            self.pinned = np.fft.fftshift(self._lower == self._upper)
+            self.pinned = np.fft.fftshift((self._lower == self._upper) & ~self._release)
             if self._psf_start is not None:
                 self.point_spread = _PointSpread(np.fft.fftshift(self._lower.astype(np.float64) ** 2), self.pinned,
                                                  self._psf_start)
@@ -161,6 +180,13 @@ def _rec_class():
 
         def modulus(self):
             lib = cohere.devlib
+            if self._iteration == self._release_at:  # from now on the released pixels are free
+                release = np.fft.fftshift(self._release)
+                self.lower = lib.from_numpy(np.where(release, 0.0, lib.to_numpy(self.lower)).astype(np.float32),
+                                            device=self.dev)
+                self.upper = lib.from_numpy(np.where(release, np.inf, lib.to_numpy(self.upper)).astype(np.float32),
+                                            device=self.dev)
+            self._iteration += 1
             amplitude = lib.absolute(self.rs_amplitudes)
             if self.point_spread is not None:
                 coherent = lib.to_numpy(amplitude).astype(np.float64) ** 2
@@ -261,7 +287,7 @@ def _psf_support(shape) -> np.ndarray:
 def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DEFAULT_SEQUENCE,
           shrink_wrap_every: int = DEFAULT_SHRINK_WRAP_EVERY, shrink_wrap_threshold: float = 0.1,
           shrink_wrap_sigma: float = 1.0, support_fraction: float = 0.5, library: str = "np",
-          device: int = -1, psf: bool = False) -> Reconstruction:
+          device: int = -1, psf: bool = False, free_after: float | None = None) -> Reconstruction:
     """Reconstruct the object of a Bragg peak from its intensity.
 
     Parameters
@@ -287,6 +313,10 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
         cohere's array library ("np" numpy, "torch", "cp" cupy) and GPU id (-1: the CPU).
     psf
         model partial coherence (module docstring): the data are ``|F|^2`` convolved by a fitted point spread.
+    free_after
+        the unknown pixels keep their ``bounds`` until this fraction of the sequence's HIO and RAAR iterations
+        has run (:func:`release_iteration`), then are free; None: bounds throughout. PyNX's ``zero_mask=auto``
+        is bounds (0, 0) with ``free_after=0.6``.
 
     Returns
     -------
@@ -303,6 +333,8 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
     lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), intensity.shape) for b in (lower, upper))
     if np.any(lower[unknown] > upper[unknown]):
         raise ValueError("bounds: a lower bound above its upper bound")
+    if free_after is not None and not 0.0 <= float(free_after) <= 1.0:
+        raise ValueError(f"free_after {free_after}: expected a fraction of the HIO and RAAR iterations, 0 to 1")
     measured = np.sqrt(np.clip(intensity, 0.0, None))
     lower = np.where(unknown, np.sqrt(np.clip(lower, 0.0, None)), measured)
     upper = np.where(unknown, np.sqrt(np.clip(upper, 0.0, None)), measured)
@@ -318,7 +350,9 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
         data_file = str(Path(folder) / "data.npy")
         np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
         rec = _rec_class()(params, data_file, lower, upper, start, library,
-                           iterations(sequence) // 4 if psf else None)
+                           iterations(sequence) // 4 if psf else None, release=unknown if free_after is not None
+                           else None, release_at=None if free_after is None else release_iteration(sequence,
+                                                                                                   free_after))
         try:
             with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
                 failed = rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0
