@@ -92,3 +92,26 @@ def test_biharmonic_fill_gives_the_numbers_of_scikit_image_frame_by_frame():
         if mask[z].any() and not mask[z].all():
             expected[z] = inpaint_biharmonic(expected[z], mask[z])
     assert np.array_equal(baselines.biharmonic_fill(volume, mask), expected)
+
+
+def test_inverse_distance_fill_is_pynx_mask_interp_computed_directly():
+    rng = np.random.default_rng(2)
+    volume = rng.uniform(1, 100, (12, 20, 22))
+    mask = np.zeros(volume.shape, bool)
+    mask[:, :, 9:14] = True
+    filled = baselines.inverse_distance_fill(volume, mask, half_window_px=3, power=2)
+    for z, y, x in [(0, 0, 9), (5, 10, 11), (11, 19, 13)]:
+        weights, values = [], []
+        for dz in range(-3, 4):
+            for dy in range(-3, 4):
+                for dx in range(-3, 4):
+                    zz, yy, xx = z + dz, y + dy, x + dx
+                    if 0 <= zz < 12 and 0 <= yy < 20 and 0 <= xx < 22 and not mask[zz, yy, xx]:
+                        weights.append(1 / (dz * dz + dy * dy + dx * dx))
+                        values.append(volume[zz, yy, xx])
+        assert filled[z, y, x] == pytest.approx(np.dot(weights, values) / np.sum(weights), rel=1e-9)
+    assert np.array_equal(filled[~mask], volume[~mask])
+    assert np.allclose(baselines.inverse_distance_fill(np.full(volume.shape, 7.0), mask, 3)[mask], 7.0)
+    wide = np.zeros(volume.shape, bool)
+    wide[:, :, 2:20] = True  # column 11 is 9 px from the nearest measured one: nothing within reach
+    assert np.isnan(baselines.inverse_distance_fill(volume, wide, half_window_px=8)[0, 0, 11])

@@ -13,7 +13,11 @@ intensities.
   (masked Gaussian), which on noisy counts fills with a local mean instead of
   one noisy draw;
 - :func:`biharmonic_fill`: scikit-image ``inpaint_biharmonic`` on each
-  detector frame.
+  detector frame;
+- :func:`inverse_distance_fill`: PyNX's ``mask_interp`` (inverse-distance
+  weights over a cube around each gap voxel), which PyNX applies to the
+  intensities themselves; used by the phasing baseline of PyNX's recipe
+  (:mod:`braggsynth.phase.reconstruction`), not in the fill tables.
 
 Arrays are (z, y, x) = (rocking, detector rows, detector columns); gaps are
 planes normal to y or x through all z, so the fillers interpolate in the
@@ -184,6 +188,32 @@ def biharmonic_fill(volume, mask) -> np.ndarray:
         channels = np.moveaxis(filled[same], 0, -1)  # (y, x, frames)
         filled[same] = np.moveaxis(inpaint_biharmonic(channels, mask[same[0]], channel_axis=-1), -1, 0)
     return filled
+
+
+#: PyNX's ``mask_interp=8,2`` (the SIXS scan's author's setting): half side of the cube, voxels, and power.
+MASK_INTERP = (8, 2)
+
+
+def inverse_distance_fill(volume, mask, half_window_px: int = MASK_INTERP[0], power: float = MASK_INTERP[1]):
+    """Each gap voxel the inverse-distance mean of the measured voxels within ``half_window_px`` of it along
+    every axis (a cube), weights 1 / d^``power`` with d the distance in voxels, as PyNX's ``mask_interp=N,n``
+    interpolates masked intensities (float64).
+
+    Gap voxels with no measured voxel in their cube are NaN; every other voxel as given. Computed as two
+    FFT convolutions of the volume (zero padded, so nothing wraps around).
+    """
+    from scipy.signal import fftconvolve
+
+    mask = np.asarray(mask, dtype=bool)
+    volume = np.asarray(volume, dtype=np.float64)
+    reach = np.arange(-int(half_window_px), int(half_window_px) + 1, dtype=np.float64)
+    distance = np.sqrt(reach[:, None, None] ** 2 + reach[None, :, None] ** 2 + reach[None, None, :] ** 2)
+    weights = np.divide(1.0, distance ** float(power), out=np.zeros_like(distance), where=distance > 0)
+    measured = (~mask).astype(np.float64)
+    total = fftconvolve(np.where(mask, 0.0, volume), weights, mode="same")
+    norm = fftconvolve(measured, weights, mode="same")
+    found = np.divide(total, norm, out=np.full(volume.shape, np.nan), where=norm > 1e-9 * weights.sum())
+    return np.where(mask, np.clip(found, 0.0, None), volume)
 
 
 _FILLERS = {"zero": zero_fill, "linear": linear_fill, "smoothed_linear": smoothed_linear_fill,
