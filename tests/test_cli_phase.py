@@ -10,6 +10,7 @@ from conftest import BRAGGSYNTH, one_line_error
 
 from braggsynth import io
 from braggsynth.cli import main
+from braggsynth.phase import reconstruction
 
 SHORT = "10*ER+30*HIO+10*ER"
 
@@ -49,15 +50,27 @@ def test_phase_writes_the_object_its_support_the_errors_and_a_figure(tmp_path):
     assert (tmp_path / "rec.png").stat().st_size > 10_000
 
 
-def test_phase_auto_chooses_between_the_modes_and_says_why(tmp_path, tiny_model_path):
+def test_phase_auto_decides_from_the_unconstrained_modes_and_says_why(tmp_path, tiny_model_path):
     scan = small_scan(tmp_path)
     assert main(["phase", str(scan), str(tmp_path / "rec.cxi"), "--model", tiny_model_path, "--sequence", SHORT,
                  "--starts", "1"]) == 0
     with h5py.File(tmp_path / "rec.cxi", "r") as h5:
         process = h5["entry_1/image_1/process_1"]
         mode, reason = process.attrs["gap_mode"], process.attrs["gap_mode_reason"]
-    # the tiny model has no calibration: the interval mode is not a candidate
-    assert mode in ("free", "forced") and "amplitude R-factor" in reason and "interval" not in reason
+        decision = io.read_json_attr(h5["entry_1"], "provenance")["config"]["decision"]
+    assert mode in ("free", "narrowed") and "of the gap's power lies in modes at least half hidden" in reason
+    assert decision["mode"] == mode and decision["unconstrained_modes"]["gap_px"] == [0, 4]
+    assert decision["free_below"] == reconstruction.FREE_BELOW
+
+
+def test_phase_runs_pynx_recipes_without_a_model(tmp_path):
+    scan = small_scan(tmp_path)
+    for mode in ("mask-interp", "zero-mask"):
+        assert main(["phase", str(scan), str(tmp_path / f"{mode}.cxi"), "--gaps", mode, "--sequence", SHORT,
+                     "--starts", "1"]) == 0
+        with h5py.File(tmp_path / f"{mode}.cxi", "r") as h5:
+            assert h5["entry_1/image_1/process_1"].attrs["gap_mode"] == mode
+            assert ("lower_bound" in h5["entry_1/result_1"]) == (mode == "mask-interp")
 
 
 def test_phase_in_an_interval_writes_its_bounds(tmp_path, tiny_model_path):
@@ -103,7 +116,7 @@ def test_inpaint_says_which_mode_phasing_would_choose(tmp_path, tiny_model_path,
                  "--crop", "32"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("the gaps hold ") and "braggsynth phase --gaps auto --crop 32 would choose " in last
-    assert "amplitude R-factor" in last and "; unconstrained modes of the gap (0 rows, 6 columns): " in last
+    assert "of the gap's power lies in modes at least half hidden" in last
     with h5py.File(tmp_path / "filled.cxi", "r") as h5:
         chosen = io.read_json_attr(h5["entry_1"], "provenance")["config"]["choose_mode"]
     assert chosen["mode"] in last and chosen["unconstrained_modes"]["gap_px"] == [0, 6]

@@ -152,18 +152,21 @@ def test_real_space_check_phases_every_mode_of_a_held_out_pattern(finished_run):
     folder = finished_run / "results" / "evaluation" / "all"
     report = (folder / "real_space.md").read_text()
     assert report.startswith("# Real space first") and "| photons in gap |" in report.split("\n\n")[2]
-    versions = ("gap-free", "zero", "free", "forced: model", "interval: model", "auto: model")
+    versions = ("gap-free", "zero", "free", "PyNX recipe", "zero-mask", "forced: model", "interval: model",
+                "narrowed: model", "auto: model")
     for version in versions:
         assert f"| 3 | through | {version} | 2 |" in report
     assert "| phasing (gap free) |" in report and "amplitude R" in report
     rows = list(csv.DictReader((folder / "real_space.csv").read_text().splitlines()))
-    # two starts of six versions and of the recommended one (no shipped model for 16^3 patches, one baseline)
-    assert len(rows) == 2 * 7 and {row["start"] for row in rows} == {"0", "1"}
+    # two starts of nine versions and of the default one (no shipped model for 16^3 patches, one baseline)
+    assert len(rows) == 2 * 10 and {row["start"] for row in rows} == {"0", "1"}
     found = {row["version"] for row in rows}
     (baseline,) = found - set(versions)  # the run's best baseline, forced
     assert set(versions) <= found and baseline.removeprefix("forced: ") in BASELINES
     auto = [row for row in rows if row["version"] == "auto: model"]
-    assert auto[0]["mode"] in ("free", "interval", "forced") and "amplitude R-factor" in auto[0]["choice"]
+    assert auto[0]["mode"] in ("free", "narrowed") and "of the gap's power in modes at least half hidden" in auto[0][
+        "choice"]
+    assert auto[0]["version"] == "auto: model" and 0 <= float(auto[0]["decided_share"]) <= 1
     scores = {row["version"]: float(row["modulus_pcc"]) for row in rows if row["start"] == "0"}
     assert all(-1 <= value <= 1 for value in scores.values()) and scores["gap-free"] > 0.5
     assert 0 < float(rows[0]["photon_share"]) < 1

@@ -5,9 +5,10 @@
 own mask, or found in the data) with the shipped model for its widest gap, or
 ``--model``.  ``braggsynth phase SCAN OUT.cxi``: phase retrieval of the scan
 with cohere-core, its gaps found the same way and held in a mode (zero, free,
-forced to the model's fill, inside its calibrated interval, or chosen per
-scan).  ``braggsynth finetune SCAN OUT.keras``: fine-tune the model on the
-scan itself.  ``braggsynth --version``.
+forced to the model's fill, inside its calibrated interval or that interval
+narrowed where the gap is blind, PyNX's recipes, or decided per scan).
+``braggsynth finetune SCAN OUT.keras``: fine-tune the model on the scan
+itself.  ``braggsynth --version``.
 
 Parsing and argument errors never import the deep-learning stack, so
 ``--help`` answers at once.  Every error is one line on stderr and exit
@@ -125,9 +126,9 @@ def inpaint_parser() -> argparse.ArgumentParser:
                              "detector_1/mask): phasing programs then ignore the inpainted values")
     _interval_arguments(parser)
     parser.add_argument("--choose-mode", action="store_true",
-                        help="also choose, as braggsynth phase --gaps auto does, whether phasing should force the "
-                             "fill, keep it in its interval or leave the gaps free (three phasings of the --crop "
-                             "cube around the maximum: about a minute at 64^3 on 2 cores)")
+                        help="also decide, as braggsynth phase --gaps auto does, whether phasing should leave the "
+                             "gaps free or hold them in the fill's narrowed interval (a short phasing of the --crop "
+                             "cube around the maximum: a few seconds at 64^3 on 2 cores)")
     parser.add_argument("--crop", type=_positive_int, default=64, metavar="N",
                         help="side of the cube around the maximum that --choose-mode phases (default 64)")
     parser.add_argument("--finetune", action="store_true",
@@ -155,7 +156,7 @@ def _interval_arguments(parser) -> None:
 
 def phase_parser() -> argparse.ArgumentParser:
     from braggsynth.phase.phasing import DEFAULT_SEQUENCE
-    from braggsynth.phase.reconstruction import CANDIDATES, HOLDOUT_PX, MODES
+    from braggsynth.phase.reconstruction import FREE_BELOW, MODES
 
     parser = _command_parser(
         "braggsynth phase",
@@ -164,9 +165,14 @@ def phase_parser() -> argparse.ArgumentParser:
         "CXI file to write (.cxi or .h5; never the scan itself)")
     parser.add_argument("--gaps", choices=MODES, default="auto", metavar="MODE",
                         help="what the modulus step does in the gaps: zero (forced to 0, as plain cohere), free (left "
-                             "free, as PyNX), forced (forced to the model's fill), interval (kept inside the fill's "
-                             f"calibrated interval), auto (default: the one of {', '.join(CANDIDATES)} whose "
-                             f"reconstruction best predicts measured pixels hidden {HOLDOUT_PX} px around the gaps)")
+                             "free, as PyNX by default), forced (forced to the model's fill), interval (kept inside "
+                             "the fill's calibrated interval), narrowed (that interval narrowed voxel by voxel where "
+                             "the gap hides the object: nearly forced deep inside a wide gap), mask-interp (PyNX's "
+                             "mask_interp=8,2: within 0.5-1.2 of an inverse-distance interpolation; add --psf for the "
+                             "recipe as beamline users run it), zero-mask (PyNX's zero_mask=auto: 0 for the first "
+                             "60 %% of HIO, then free), auto (default: free when under "
+                             f"{100 * FREE_BELOW:.0f} %% of the gap's power lies in modes at least half hidden from "
+                             "the data, on the support of a short phasing, else narrowed)")
     parser.add_argument("--starts", type=_positive_int, default=3,
                         help="random starts; the one with the lowest final modulus error is kept (default 3)")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the random starts (default 0)")
@@ -273,15 +279,15 @@ def _read_scan(args, require_gap: bool = True):
                      detector=args.detector, roi=args.roi, require_gap=require_gap, fill_masked=args.fill_masked)
 
 
-def _model_path(args, mask, extra_px: int = 0) -> Path:
-    """``--model``, else the shipped model for the mask's widest gap (``extra_px`` wider)."""
+def _model_path(args, mask) -> Path:
+    """``--model``, else the shipped model for the mask's widest gap."""
     from braggsynth.models import shipped_model_for
     from braggsynth.simulate.gaps import gap_width_px
 
     if args.model is not None:
         return Path(args.model)
     try:
-        path = shipped_model_for(gap_width_px(mask) + extra_px)
+        path = shipped_model_for(gap_width_px(mask))
     except ValueError:  # none that wide: the one for the gap itself (auto then leaves the gap free)
         path = shipped_model_for(gap_width_px(mask))
     if not path.is_file():
@@ -375,9 +381,8 @@ def inpaint_command(args) -> int:
                                            batch_size=args.batch_size, with_spread=True, calibration=calibration,
                                            interval_level=args.interval_level, unmeasured=scan.masked)
     advice, choice = _mode_advice(args, scan, model, calibration)
-    chosen = None if choice is None else {"mode": choice.mode, "reason": choice.reason(), "crop": args.crop,
-                                          "unconstrained_modes": None if choice.hidden is None
-                                          else choice.hidden.record()}
+    chosen = None if choice is None else {**(_decision(choice) or {"mode": choice.mode, "reason": choice.reason()}),
+                                          "crop": args.crop}
     record = io.provenance({"input": str(args.scan), "key": args.key, "mask": args.mask, "mask_key": args.mask_key,
                             "detector": args.detector, "roi": args.roi, "mask_source": scan.mask_source,
                             "model": str(model_path), "stride": args.stride, "tta": args.tta,
@@ -406,12 +411,23 @@ def inpaint_command(args) -> int:
     return 0
 
 
+def _decision(choice) -> dict | None:
+    """What ``--gaps auto`` decided and why, for a file's provenance (None for a mode given by the user)."""
+    from braggsynth.phase import reconstruction
+
+    if choice.hidden is None:
+        return None
+    return {"mode": choice.mode, "reason": choice.reason(), "free_below": reconstruction.FREE_BELOW,
+            "support_sequence": reconstruction.SUPPORT_SEQUENCE, "unconstrained_modes": choice.hidden.record()}
+
+
 def _mode_advice(args, scan, model, calibration):
     """What ``braggsynth phase --gaps auto`` would choose for the scan (with --choose-mode), or how to ask:
     (one line, the :class:`braggsynth.phase.reconstruction.Choice` or None)."""
     if not args.choose_mode:
         return ("narrow gaps on bright peaks phase best left free, wide or photon-starved ones filled: "
                 "--choose-mode (or braggsynth phase --gaps auto) chooses for this scan"), None
+    import numpy as np
     import scipy.fft
 
     from braggsynth.phase import reconstruction
@@ -421,12 +437,11 @@ def _mode_advice(args, scan, model, calibration):
     if not scan.mask[window].any():
         return (f"no gap in the {args.crop}^3 cube around the maximum: braggsynth phase --crop {args.crop} needs "
                 "no fill"), None
+    volume, gap = scan.intensity[window], scan.mask[window]
+    fill = reconstruction.model_fill(model, calibration, args.interval_level)(np.where(gap, 0.0, volume), gap)
     with scipy.fft.set_workers(os.cpu_count() or 1):
-        choice = reconstruction.choose_mode(scan.intensity[window], scan.mask[window],
-                                            reconstruction.model_fill(model, calibration, args.interval_level),
-                                            progress=True, free=scan.masked[window])
-    hidden = f"; {choice.hidden.line()}" if choice.hidden is not None else ""
-    return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}{hidden}", choice
+        choice = reconstruction.decide_mode(volume, gap, fill, free=scan.masked[window] & ~gap)
+    return f"braggsynth phase --gaps auto --crop {args.crop} would choose {choice.reason()}", choice
 
 
 def _calibration(args, model_path):
@@ -462,12 +477,11 @@ def phase_command(args) -> int:
     print(f"{scan.where}: {scan.describe()}" + (f"; phasing {intensity.shape} around {around}" if window else ""),
           file=sys.stderr)
     fill_function, model_path, calibration = None, None, None
-    if gap.any() and args.gaps in ("forced", "interval", "auto"):
-        # auto also fills the gap with the columns it hides beside it: a model for the wider gap
-        model_path = _model_path(args, gap, 2 * reconstruction.HOLDOUT_PX if args.gaps == "auto" else 0)
+    if gap.any() and args.gaps in reconstruction.MODEL_MODES:
+        model_path = _model_path(args, gap)
         calibration = _calibration(args, model_path)
-        if args.gaps == "interval" and calibration is None:
-            raise CommandError(f"{model_path}: has no calibration of its intervals for --gaps interval; give "
+        if args.gaps in ("interval", "narrowed") and calibration is None:
+            raise CommandError(f"{model_path}: has no calibration of its intervals for --gaps {args.gaps}; give "
                                f"--calibration FILE")
         model = _symmetrised(_load(model_path, args.debug), args.tta)
         fill_function = reconstruction.model_fill(model, calibration, args.interval_level)
@@ -478,7 +492,7 @@ def phase_command(args) -> int:
             intensity, gap, mode=args.gaps, fill_function=fill_function, starts=args.starts, seed=args.seed,
             free=masked, progress=True, **options)
     used = np.where(gap, fill.filled if choice.mode == "forced" else 0.0, intensity)  # masked voxels: 0 already
-    lower, upper = (fill.lower, fill.upper) if choice.mode == "interval" else (None, None)
+    lower, upper = (fill.lower, fill.upper) if choice.mode in ("interval", "narrowed", "mask-interp") else (None, None)
     reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
     hidden = unconstrained_modes(best.obj, best.support, gap)  # what of the gap the data cannot decide
@@ -494,7 +508,7 @@ def phase_command(args) -> int:
                             "tta": args.tta,
                             "interval_level": args.interval_level, "starts": args.starts, "seed": args.seed,
                             **options, "gap_photon_share": share, "psf_widths_px": spread,
-                            "unconstrained_modes": hidden.record()})
+                            "unconstrained_modes": hidden.record(), "decision": _decision(choice)})
     io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
                             errors=best.errors, start_errors=[r.error for r in found], lower=lower, upper=upper,
                             record=record, geometry=io.read_geometry(args.scan), crop=window,

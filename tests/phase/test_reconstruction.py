@@ -1,5 +1,5 @@
 """Phase retrieval of a scan with its gap in each mode, on a small simulated scan with a known object, and the
-choice of the mode from the scan itself."""
+decision of the default mode from the gap's unconstrained modes."""
 
 import numpy as np
 import pytest
@@ -87,30 +87,11 @@ def test_the_gap_stays_inside_its_interval():
     assert np.median(ratio) < 0.75 and result.errors.size == 30
 
 
-def test_the_automatic_choice_never_looks_at_the_gap(scan):
-    """The gap's pixels are the scored ones: replacing them with garbage changes neither the choice nor its
-    scores, and the fill never receives them."""
-    counts, _, gap = scan
-    seen = []
-
-    def watching_fill(volume, hidden):
-        seen.append(float(np.abs(volume[gap]).max()))
-        return linear_fill(volume, hidden)
-
-    garbage = np.where(gap, np.random.default_rng(9).random(counts.shape) * 1e9, counts)
-    with scipy.fft.set_workers(2):
-        first, second = (reconstruction.choose_mode(values, gap, watching_fill, seed=1, sequence=SHORT)
-                         for values in (counts, garbage))
-    assert first.mode == second.mode and first.scores == second.scores
-    assert set(first.scores) == set(reconstruction.CANDIDATES) and seen == [0.0, 0.0]
-    assert first.mode in first.reason() and f"{first.ring_pixels:,}" in first.reason()
-
-
 def test_a_scan_without_a_gap_is_phased_as_it_is(scan):
     counts, truth, _ = scan
     best, found, choice, fill = reconstruction.reconstruct(counts, np.zeros(counts.shape, bool), mode="auto",
                                                            sequence=SHORT)
-    assert choice.mode == "free" and not choice.scores and fill is None and len(found) == 1
+    assert choice.mode == "free" and choice.hidden is None and fill is None and len(found) == 1
 
 
 def test_modes_that_need_a_fill_say_so(scan):
@@ -138,23 +119,6 @@ def test_a_sequence_that_is_not_one_is_refused():
     assert phasing.iterations("3*(20*ER+180*HIO)+20*ER") == 620
     with pytest.raises(ValueError, match="not of the form"):
         phasing.iterations("3*(20*ER+")
-
-
-def test_a_choice_that_cannot_be_scored_leaves_the_gap_free(scan):
-    """A gap across whole frames (normal to the rocking axis) hides no measured columns beside it: no score,
-    so no fill is trusted; a fill that fails (a model too narrow for gap and hidden columns) likewise."""
-    counts, _, _ = scan
-    frames = np.zeros(counts.shape, bool)
-    frames[20:24] = True
-    choice = reconstruction.choose_mode(counts, frames, linear_fill, sequence=SHORT)
-    assert choice.mode == "free" and not choice.scores and "hold no photons" in choice.reason()
-
-    def failing_fill(volume, hidden):
-        raise ValueError("gap stripe of 10 px is wider than a 8^3 window can fill")
-
-    _, _, gap = scan
-    choice = reconstruction.choose_mode(counts, gap, failing_fill, sequence=SHORT)
-    assert choice.mode == "free" and "cannot fill the gap with its hidden columns" in choice.reason()
 
 
 def test_every_mode_phases_a_scan_without_a_gap_as_it_is(scan):
@@ -186,3 +150,48 @@ def test_simulated_validation_predicts_a_measured_file_when_it_ranks_the_version
     found = simulated_predicts_measured(table)
     assert found["measured a"] == pytest.approx(1.0) and found["measured b"] == pytest.approx(-1.0)
     assert np.isnan(found["measured c"])
+
+
+def test_the_default_leaves_a_thin_gap_free_and_narrows_the_fill_in_a_wide_one_never_reading_the_gap(scan):
+    """A 1 px gap (under half the fringe period of 3.5 px) hides no mode even half: free. A 12 px gap through the
+    maximum puts most of its power in half-hidden modes (0.80 here: under the default's 0.9, chosen on 64^3 crops
+    of larger particles, so the test sets its own threshold): the narrowed interval, the same whatever the gap's
+    pixels hold."""
+    counts, _, _ = scan
+    peak_x = realspace.peak_position(counts)[2]
+    thin, wide = (realspace.gap_at(counts.shape, peak_x, width, "through") for width in (1, 12))
+    with scipy.fft.set_workers(2):
+        choice = reconstruction.decide_mode(counts, thin, linear_fill(np.where(thin, 0, counts), thin), seed=1)
+        assert choice.mode == "free" and choice.hidden.half_hidden_share == 0.0
+        assert "the data pin the gap down" in choice.reason() and choice.fill is None
+        garbage = np.where(wide, np.random.default_rng(9).random(counts.shape) * 1e9, counts)
+        first, second = (reconstruction.decide_mode(values, wide, linear_fill(np.where(wide, 0, counts), wide),
+                                                    free_below=0.7, seed=1) for values in (counts, garbage))
+    assert first.mode == second.mode == "narrowed" and first.hidden.half_hidden_share > 0.7
+    np.testing.assert_array_equal(first.fill.lower, second.fill.lower)
+    inside = first.fill.upper[wide] > first.fill.lower[wide]
+    assert inside.all() and "narrowed voxel by voxel" in first.reason()
+
+
+def test_the_narrowed_interval_is_the_fill_where_hidden_and_the_calibrated_interval_where_half_hidden():
+    filled = np.array([10.0, 10.0, 10.0, 0.0])
+    fill = Fill(filled, filled / 2, filled * 2)
+    hidden = np.array([1.0, 0.5, 0.0, 0.5])
+    found = reconstruction.narrowed_interval(fill, hidden)
+    np.testing.assert_allclose(found.lower[:2], [10.0, 5.0]) and np.testing.assert_allclose(found.upper[:2], [10, 20])
+    wider = np.expm1(np.log1p(10) + 2 * (np.log1p(20) - np.log1p(10)))  # twice the log(I + 1) width
+    assert found.upper[2] == pytest.approx(wider) and found.lower[2] < 5.0 and found.upper[3] == found.lower[3] == 0
+    forced = reconstruction.narrowed_interval(Fill(filled), hidden)
+    assert np.array_equal(forced.lower, filled) and np.array_equal(forced.upper, filled)
+
+
+def test_pynx_recipes_are_modes_that_need_no_model(scan):
+    """mask-interp: within 0.5-1.2 of the inverse-distance interpolation; zero-mask: zeros, then free."""
+    counts, _, gap = scan
+    fill = reconstruction.mask_interp_fill(counts, gap)
+    assert np.all(fill.filled[gap] > 0) and np.allclose(fill.lower[gap], 0.5 * fill.filled[gap])
+    assert np.allclose(fill.upper[gap], 1.2 * fill.filled[gap])
+    for mode in ("mask-interp", "zero-mask"):
+        best, found, choice, used = reconstruction.reconstruct(counts, gap, mode=mode, sequence=SHORT)
+        assert choice.mode == mode and len(found) == 1 and (used is None) == (mode == "zero-mask")
+    assert reconstruction.mode_options("zero-mask") == {"free_after": 0.6} and not reconstruction.mode_options("free")

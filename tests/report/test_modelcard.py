@@ -113,7 +113,7 @@ def test_the_real_space_table_of_a_run_without_the_shipped_model_has_no_empty_co
     add_calibration_and_real_space(run, shipped=False)
     text = modelcard.ship(run, tmp_path / "models" / "inpainting.keras").with_suffix(".md").read_text()
     header = next(line for line in text.splitlines() if "this model, forced" in line)
-    assert "model shipped before" not in header and header.count("|") == 13  # 12 columns, the hidden share among them
+    assert "model shipped before" not in header and header.count("|") == 16  # 15 columns: PyNX recipes, narrowed
 
 
 def test_a_card_without_calibration_or_real_space_says_so(tmp_path):

@@ -326,9 +326,10 @@ def write_reconstruction(path, obj, support, intensity, gap, *, mode: str, reaso
     ``entry_1/result_1/support``; ``entry_1/instrument_1/detector_1/data`` float32 (z, y, x) the
     intensity phased against (counts: the measured pixels, and in a forced gap its fill; 0 in a free
     gap) with its pixel mask ``.../detector_1/mask`` (:data:`PIXEL_IS_MISSING` in the gap; also
-    ``entry_1/result_1/mask``); for the ``interval`` mode ``entry_1/result_1/lower_bound`` and
-    ``upper_bound``, the gap's intensity bounds (counts); ``entry_1/image_1/process_1``: ``errors``
-    float64, the modulus error after every iteration of the kept start, ``start_errors`` the final
+    ``entry_1/result_1/mask``); for the ``interval``, ``narrowed`` and ``mask-interp`` modes
+    ``entry_1/result_1/lower_bound`` and ``upper_bound``, the gap's intensity bounds (counts; infinity:
+    free); ``entry_1/image_1/process_1``: ``errors`` float64, the modulus error after every iteration of
+    the kept start, ``start_errors`` the final
     error of every start, and attributes ``gap_mode``, ``gap_mode_reason`` and ``final_error``; the
     scan's ``geometry`` (:func:`read_geometry`), and for a ``crop`` (three slices of the scan, of shape
     ``scan_shape``) ``entry_1/result_1/crop`` (3, 2) the start and stop of each axis and ``scan_shape``:

@@ -12,10 +12,14 @@ through the maximum (``through``) or with its near edge ``OFF_EDGE_PX`` beyond i
 what share of the photons the gap holds.
 
 *Versions* (:func:`versions`): ``gap-free``; ``zero`` (what a cohere user gets today); ``free`` (what PyNX
-does); ``forced: M`` for the fill of every baseline and model M; ``interval: M`` inside each model's calibrated
-interval; ``auto: M``, the mode :func:`braggsynth.phase.reconstruction.choose_mode` picks with model M, scored as the
-version of that mode (the same inputs and seeds give the same reconstruction). Each version is phased from
-``starts`` random starts (start k of every version uses seed ``seed * 1000 + k``) and every start is scored.
+does by default); PyNX's recipes as beamline users run them: ``PyNX recipe`` (``mask_interp=8,2`` kept within
+0.5-1.2 of it, with ``psf=True``, as the SIXS scan's author phased it) and ``zero-mask`` (``zero_mask=auto``);
+``forced: M`` for the fill of every baseline and model M; ``interval: M`` inside each model's calibrated
+interval; ``narrowed: M`` inside that interval narrowed by how hidden each voxel is; ``auto: M``, what
+``braggsynth phase`` does by default with model M (:func:`braggsynth.phase.reconstruction.decide_mode`: ``free``
+or ``narrowed: M``), scored as the version of that mode (the same inputs and seeds give the same
+reconstruction). Each version is phased from ``starts`` random starts (start k of every version uses seed
+``seed * 1000 + k``) and every start is scored.
 
 Beside the real-space scores, each fill is scored in reciprocal space over the gap: PCC of log(I + 1), as the
 evaluation scores fills, and the amplitude R-factor (:func:`braggsynth.score.metrics.amplitude_r_factor`), which
@@ -38,6 +42,10 @@ from braggsynth.report.evaluate import _fill_volume, peak_position, peak_window
 from braggsynth.score import metrics
 
 GAP_FREE = "gap-free"
+#: PyNX's recipe as the SIXS scan's author ran it: the ``mask-interp`` mode with partial coherence modelled.
+PYNX_RECIPE = "PyNX recipe"
+#: Options of :func:`braggsynth.phase.phasing.phase` a version adds to its mode's.
+VERSION_OPTIONS = {PYNX_RECIPE: {"psf": True}}
 POSITIONS = ("through", "off")
 #: Columns from the maximum's column to the first column of an ``off`` gap (3 measured columns between).
 OFF_EDGE_PX = 4
@@ -106,13 +114,25 @@ def fills(counts, gap, fill_functions: dict, baselines) -> dict:
     return found
 
 
-def versions(found_fills: dict, models) -> dict:
-    """version name -> (mode, Fill or None) of every version but ``auto`` (module docstring)."""
+def versions(found_fills: dict, models, narrowed: dict | None = None, recipe: Fill | None = None) -> dict:
+    """version name -> (mode, Fill or None) of every version but ``auto`` (module docstring): ``narrowed``
+    maps a model to its narrowed fill (:func:`braggsynth.phase.reconstruction.decide_mode`), ``recipe`` is
+    :func:`braggsynth.phase.reconstruction.mask_interp_fill` of the scan (no PyNX versions without it)."""
     chosen = {GAP_FREE: ("free", None), "zero": ("zero", None), "free": ("free", None)}
+    if recipe is not None:
+        chosen.update({PYNX_RECIPE: ("mask-interp", recipe), "zero-mask": ("zero-mask", None)})
     chosen.update({f"forced: {method}": ("forced", fill) for method, fill in found_fills.items()})
     chosen.update({f"interval: {name}": ("interval", found_fills[name]) for name in models
                    if found_fills[name].lower is not None})
+    chosen.update({f"narrowed: {name}": ("narrowed", fill) for name, fill in (narrowed or {}).items()})
     return chosen
+
+
+def auto_version(share: float, model: str) -> tuple[str, str]:
+    """(mode, version) ``braggsynth phase --gaps auto`` runs with ``model`` for a gap whose half-hidden share (on
+    the short phasing's support, :func:`braggsynth.phase.reconstruction.decide_mode`) is ``share``."""
+    free = share < reconstruction.FREE_BELOW
+    return ("free", "free") if free else ("narrowed", f"narrowed: {model}")
 
 
 def _phase_one(job):
@@ -123,7 +143,7 @@ def _phase_one(job):
 
 
 class ParallelRunner:
-    """A runner for :func:`braggsynth.phase.reconstruction.choose_mode` and :func:`real_space_check`: the jobs
+    """A runner for :func:`real_space_check` and :func:`measured_reference`: the jobs
     spread over ``workers`` processes (started once, at the first call), one FFT thread each; the same numbers
     as in turn. Use it as a context manager, so that the processes stop."""
 
@@ -242,16 +262,22 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
                 gap_rows += [{**base, "method": method, "start": 0, "pcc": gap_pcc(fill.filled, counts, scored),
                               "amplitude_r": metrics.amplitude_r_factor(fill.filled, counts, scored)}
                              for method, fill in found_fills.items()]
-                chosen = versions(found_fills, fill_functions)
+                free = own if own.any() else None
+                decisions = {name: reconstruction.decide_mode(counts, gap, found_fills[name], free_below=0.0,
+                                                              seed=seed, free=free, **phasing_options)
+                             for name in fill_functions}
+                chosen = versions(found_fills, fill_functions, {name: d.fill for name, d in decisions.items()},
+                                  reconstruction.mask_interp_fill(counts, gap | own))
                 jobs, keys = [], []
                 none = np.zeros(counts.shape, bool)
                 for version, (mode, fill) in chosen.items():
                     values, unknown, bounds = reconstruction.phase_inputs(
-                        counts, none if version == GAP_FREE else gap, mode=mode, fill=fill,
-                        free=own if own.any() else None)
+                        counts, none if version == GAP_FREE else gap, mode=mode, fill=fill, free=free)
+                    options = {**phasing_options, **reconstruction.mode_options(mode),
+                               **VERSION_OPTIONS.get(version, {})}
                     for start in range(starts):
                         jobs.append({"intensity": values, "unknown": unknown, "bounds": bounds,
-                                     "seed": reconstruction.start_seed(seed, start), **phasing_options})
+                                     "seed": reconstruction.start_seed(seed, start), **options})
                         keys.append((version, mode, start))
                 desc = f"{case.name}, {width} px {position}"
                 results = dict(zip(keys, runner(jobs, progress=progress)))
@@ -268,15 +294,16 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
                     if first and start == 0:
                         examples[version] = phasing.align(result.obj, case.reference)
                         curves[version] = result.errors
-                for name, function in fill_functions.items():
-                    choice = reconstruction.choose_mode(counts, gap | own, function, seed=seed, runner=runner,
-                                                        **phasing_options)
-                    version = {"forced": f"forced: {name}", "interval": f"interval: {name}"}.get(choice.mode,
-                                                                                                  choice.mode)
+                for name, decision in decisions.items():
+                    hidden_share = decision.hidden.half_hidden_share
+                    mode, version = auto_version(hidden_share, name)
+                    why = (f"{100 * hidden_share:.0f} % of the gap's power in modes at least half hidden on the short "
+                           f"phasing's support, {'under' if mode == 'free' else 'at least'} "
+                           f"{100 * reconstruction.FREE_BELOW:.0f} %")
                     for row in [r for r in rows if r["pattern"] == case.name and r["gap_width_px"] == int(width)
                                 and r["position"] == position and r["version"] == version]:
-                        rows.append({**row, "version": f"auto: {name}", "mode": choice.mode,
-                                     "choice": choice.reason()})
+                        rows.append({**row, "version": f"auto: {name}", "mode": mode, "choice": f"{mode}: {why}",
+                                     "decided_share": hidden_share})
                 if first:
                     examples = {"reference": case.reference, **examples}
                     title = f"{desc} ({100 * share:.0f} % of the photons in the gap)"
@@ -360,7 +387,8 @@ def simulated_predicts_measured(table) -> dict:
 
 def verdicts(table, models) -> list[dict]:
     """Per case, the recommended mode (``auto: M``) against free pixels: modulus PCC of each, their
-    difference and the larger of the two spreads of the starts."""
+    difference and the larger of the two spreads of the starts; and against PyNX's recipe (``recipe``, NaN
+    without it)."""
     by_case = {}
     for r in table:
         by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
@@ -374,7 +402,9 @@ def verdicts(table, models) -> list[dict]:
                           "photon_share": free["photon_share"], "mode": auto.get("mode", ""),
                           "auto": auto["modulus_pcc_mean"], "free": free["modulus_pcc_mean"],
                           "difference": auto["modulus_pcc_mean"] - free["modulus_pcc_mean"],
-                          "spread": max(auto["modulus_pcc_std"], free["modulus_pcc_std"])})
+                          "spread": max(auto["modulus_pcc_std"], free["modulus_pcc_std"]),
+                          "recipe": members[PYNX_RECIPE]["modulus_pcc_mean"] if PYNX_RECIPE in members
+                          else float("nan")})
     return found
 
 
@@ -391,9 +421,9 @@ def opening_table(table, floors: dict, models) -> list[str]:
     for r in table:
         by_case.setdefault((r["pattern"], r["gap_width_px"], r["position"]), {})[r["version"]] = r
     header = ["case", "gap (px)", "position", "photons in gap", "hidden (lambda > 0.9)", "gap-free (floor)", "zero",
-              "free", "best baseline, forced"]
+              "free", PYNX_RECIPE, "zero-mask", "best baseline, forced"]
     for name in models:
-        header += [f"{name}, forced", f"{name}, interval", f"**{name}, auto** (mode)"]
+        header += [f"{name}, forced", f"{name}, interval", f"{name}, narrowed", f"**{name}, auto** (mode)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 4 + "---:|" * (len(header) - 4)]
     for (pattern, width, position), members in by_case.items():
         any_row = next(iter(members.values()))
@@ -408,11 +438,11 @@ def opening_table(table, floors: dict, models) -> list[str]:
         cells = [pattern, str(width), position, f"{100 * any_row['photon_share']:.0f} %",
                  "—" if hidden is None else f"{100 * float(hidden):.0f} %", free_text,
                  *(_cell(members[v]["modulus_pcc_mean"], members[v]["modulus_pcc_std"]) if v in members else "—"
-                   for v in ("zero", "free")),
+                   for v in ("zero", "free", PYNX_RECIPE, "zero-mask")),
                  (f"{_cell(baselines[best]['modulus_pcc_mean'], baselines[best]['modulus_pcc_std'])} ({best[8:]})"
                   if best else "—")]
         for name in models:
-            for version in (f"forced: {name}", f"interval: {name}", f"auto: {name}"):
+            for version in (f"forced: {name}", f"interval: {name}", f"narrowed: {name}", f"auto: {name}"):
                 r = members.get(version)
                 text = _cell(r["modulus_pcc_mean"], r["modulus_pcc_std"]) if r else "—"
                 cells.append(f"{text} ({r['mode']})" if r and version.startswith("auto") else text)
@@ -440,10 +470,15 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "(translation, twin, global phase, phase ramp), mean ± standard deviation over the starts; higher is "
         "better. Modes: `zero` (what plain cohere does with zeros in a gap), `free` (what PyNX does), `forced` "
         "(every gap pixel forced to the fill), `interval` (kept inside the model's calibrated 68 % interval), "
-        "`auto` (the recommended default of `braggsynth phase`: the mode whose reconstruction best predicts "
-        "measured pixels hidden next to the gap, chosen without the gap's pixels). Every reconstruction, the "
-        f"measured files' references included, was phased {'with' if psf else 'without'} partial coherence "
-        "modelled (`braggsynth phase --psf`, PyNX's `psf=True`).",
+        "`narrowed` (that interval narrowed voxel by voxel by how hidden its Fourier component is), "
+        f"`{PYNX_RECIPE}` (`mask_interp=8,2` kept within 0.5-1.2 of it, with `psf=True`, as the SIXS scan's author "
+        "phased it), `zero-mask` (PyNX's `zero_mask=auto`: zeros for 60 % of HIO, then free), `auto` (the "
+        "default of `braggsynth phase`: free when under "
+        f"{100 * reconstruction.FREE_BELOW:.0f} % of the gap's power lies in modes at least half hidden from the "
+        "data on the support of a short phasing, else narrowed; it never reads the gap's pixels). Every "
+        "reconstruction but the PyNX recipe's, the measured files' references included, was phased "
+        f"{'with' if psf else 'without'} "
+        "partial coherence modelled (`braggsynth phase --psf`, PyNX's `psf=True`).",
         "",
         *opening_table(table, floors, models),
         "",
@@ -454,8 +489,9 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "",
         "## The recommended mode against free pixels",
         "",
-        "| case | gap (px) | position | model | chose | auto | free | difference | spread of starts | verdict |",
-        "|---|---:|---|---|---|---:|---:|---:|---:|---|",
+        "| case | gap (px) | position | model | chose | auto | free | difference | spread of starts | verdict | "
+        f"{PYNX_RECIPE} |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|---|---:|",
     ]
     for v in verdict_rows:
         if v["difference"] < -v["spread"]:
@@ -465,7 +501,8 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         else:
             word = "as free pixels, within the spread"
         lines.append(f"| {v['pattern']} | {v['gap_width_px']} | {v['position']} | {v['model']} | {v['mode']} | "
-                     f"{v['auto']:.3f} | {v['free']:.3f} | {v['difference']:+.3f} | {v['spread']:.3f} | {word} |")
+                     f"{v['auto']:.3f} | {v['free']:.3f} | {v['difference']:+.3f} | {v['spread']:.3f} | {word} | "
+                     f"{_cell(v['recipe'])} |")
     lines += ["", "Why each choice: " if choices else ""] + [f"- {c}" for c in choices] + [
         "",
         f"![central slices]({figure_name})",
