@@ -78,9 +78,7 @@ def main() -> None:
         cases = []
         for pair in args.patterns:
             recording, peak = pair.split(":")
-            cases.append(realspace.simulated_case(f"{Path(recording).parents[1].name}/{Path(recording).stem}",
-                                                  io.read_detector_pattern(recording)["counts"],
-                                                  io.read_peak(peak)["amplitude"], args.crop))
+            cases.append(realspace.read_simulated_case(recording, peak, args.crop))
         for path in args.measured:
             name = path.parent.name if path.stem == "intensity" else path.stem.split("_")[0]  # a run's, or a scan
             case = realspace.measured_case(name, *io.read_measured(path)[:2], args.crop,
@@ -115,10 +113,9 @@ def main() -> None:
                         modes = unconstrained_modes(short[mode].obj, support_of[mode], gap)
                         shares[f"hidden_{mode}"] = modes.hidden_share
                         shares[f"half_hidden_{mode}"] = modes.half_hidden_share
+                    recipe = reconstruction.mask_interp_fill(counts, gap | own)
                     fills = {"forced": ("forced", fill), "interval": ("interval", fill),
-                             "mask-interp": ("mask-interp", reconstruction.mask_interp_fill(counts, gap | own)),
-                             "mask-interp coherent": ("mask-interp",
-                                                      reconstruction.mask_interp_fill(counts, gap | own)),
+                             "mask-interp": ("mask-interp", recipe), "mask-interp coherent": ("mask-interp", recipe),
                              "free": ("free", None), "zero-mask": ("zero-mask", None)}
                     fills = {version: fills[version] for version in args.versions if version != "narrowed"}
                     for variant in args.narrowed:

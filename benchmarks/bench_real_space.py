@@ -71,9 +71,7 @@ def main() -> None:
         cases = []
         for pair in args.patterns:
             recording, peak = pair.split(":")
-            cases.append(realspace.simulated_case(f"{Path(recording).parents[1].name}/{Path(recording).stem}",
-                                                  io.read_detector_pattern(recording)["counts"],
-                                                  io.read_peak(peak)["amplitude"], args.crop))
+            cases.append(realspace.read_simulated_case(recording, peak, args.crop))
         for path in args.measured:
             cases.append(realspace.measured_case(f"measured {Path(path).parent.name}", *io.read_measured(path),
                                                  args.crop, reference_starts=args.reference_starts, seed=args.seed,

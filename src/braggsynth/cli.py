@@ -286,10 +286,7 @@ def _model_path(args, mask) -> Path:
 
     if args.model is not None:
         return Path(args.model)
-    try:
-        path = shipped_model_for(gap_width_px(mask))
-    except ValueError:  # none that wide: the one for the gap itself (auto then leaves the gap free)
-        path = shipped_model_for(gap_width_px(mask))
+    path = shipped_model_for(gap_width_px(mask))
     if not path.is_file():
         raise CommandError(f"{path}: the shipped model is missing from this installation; give --model")
     return path

@@ -35,10 +35,7 @@ def main():
                "psf": settings["psf"]}
     crop = settings["crop_px"]
     with realspace.ParallelRunner(settings["workers"] or snakemake.threads) as runner:
-        cases = [realspace.simulated_case(f"{Path(recording).parents[1].name}/{Path(recording).stem}",
-                                          io.read_detector_pattern(recording)["counts"],
-                                          io.read_peak(peak)["amplitude"], crop)
-                 for recording, peak in snakemake.params.patterns]
+        cases = [realspace.read_simulated_case(recording, peak, crop) for recording, peak in snakemake.params.patterns]
         for path in snakemake.input.measured:
             cases.append(realspace.measured_case(f"measured {Path(path).parent.name}", *io.read_measured(path), crop,
                                                  reference_starts=settings["reference_starts"], seed=seed,

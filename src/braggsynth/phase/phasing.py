@@ -349,10 +349,10 @@ def phase(intensity, *, unknown=None, bounds=None, seed: int, sequence: str = DE
     with tempfile.TemporaryDirectory(prefix="braggsynth-phasing-") as folder:
         data_file = str(Path(folder) / "data.npy")
         np.save(data_file, np.where(lower == upper, lower, 0.0).astype(np.float32))
+        release_at = None if free_after is None else release_iteration(sequence, free_after)
         rec = _rec_class()(params, data_file, lower, upper, start, library,
-                           iterations(sequence) // 4 if psf else None, release=unknown if free_after is not None
-                           else None, release_at=None if free_after is None else release_iteration(sequence,
-                                                                                                   free_after))
+                           iterations(sequence) // 4 if psf else None,
+                           release=None if release_at is None else unknown, release_at=release_at)
         try:
             with contextlib.redirect_stdout(_io.StringIO()):  # cohere prints shapes and timings
                 failed = rec.init_dev(device) < 0 or rec.init_iter_loop() < 0 or rec.iterate() < 0

@@ -247,6 +247,12 @@ def analysis_support(obj) -> np.ndarray:
     return modulus > SUPPORT_THRESHOLD * modulus.max()
 
 
+def mode_for_share(half_hidden_share: float, free_below: float = FREE_BELOW) -> str:
+    """The mode :func:`decide_mode` takes for a gap whose share of power in modes at least half hidden is
+    ``half_hidden_share``: ``free`` below ``free_below``, else ``narrowed``."""
+    return "free" if half_hidden_share < free_below else "narrowed"
+
+
 def decide_mode(intensity, gap, fill: Fill | None, *, free_below: float = FREE_BELOW, seed: int = 0, free=None,
                 **phasing_options) -> Choice:
     """``auto``: leave the gap free where the data pin it down, else hold it in the fill's narrowed interval.
@@ -288,7 +294,7 @@ def decide_mode(intensity, gap, fill: Fill | None, *, free_below: float = FREE_B
     measured = (f"{100 * share:.0f} % of the gap's power lies in modes at least half hidden from the data (lambda > "
                 f"0.5; {100 * hidden.hidden_share:.0f} % above 0.9), on the support of a "
                 f"{phasing.iterations(SUPPORT_SEQUENCE)}-iteration phasing with the gap forced to the fill")
-    if share < free_below:
+    if mode_for_share(share, free_below) == "free":
         return Choice("free", why=f"{measured}; under {100 * free_below:.0f} %: the data pin the gap down",
                       hidden=hidden)
     narrowed = narrowed_interval(fill, hidden_fraction(support, gap))

@@ -131,8 +131,8 @@ def versions(found_fills: dict, models, narrowed: dict | None = None, recipe: Fi
 def auto_version(share: float, model: str) -> tuple[str, str]:
     """(mode, version) ``braggsynth phase --gaps auto`` runs with ``model`` for a gap whose half-hidden share (on
     the short phasing's support, :func:`braggsynth.phase.reconstruction.decide_mode`) is ``share``."""
-    free = share < reconstruction.FREE_BELOW
-    return ("free", "free") if free else ("narrowed", f"narrowed: {model}")
+    mode = reconstruction.mode_for_share(share)
+    return (mode, "free") if mode == "free" else (mode, f"{mode}: {model}")
 
 
 def _phase_one(job):
@@ -174,6 +174,18 @@ def simulated_case(name: str, counts, amplitude, crop_px: int) -> Case:
     ``amplitude``, cropped to the cube of side ``crop_px`` around the peak; the reference is the true object."""
     counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
     return Case(name, "simulated", counts, phasing.true_object(amplitude))
+
+
+def read_simulated_case(recording, peak, crop_px: int) -> Case:
+    """:func:`simulated_case` of a detector recording file and its peak file, named ``shape/sample`` (the shard
+    folder's parent and the recording's stem)."""
+    from pathlib import Path
+
+    from braggsynth import io
+
+    recording = Path(recording)
+    return simulated_case(f"{recording.parents[1].name}/{recording.stem}",
+                          io.read_detector_pattern(recording)["counts"], io.read_peak(peak)["amplitude"], crop_px)
 
 
 def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts: int, seed: int, runner,
