@@ -299,7 +299,7 @@ def realism_histograms(found: dict, path) -> None:
     for ax, row in zip(axes.flat, rows):
         values = np.array([one[row["statistic"]] for one in found["simulated"]], dtype=float)
         values = values[np.isfinite(values)]
-        logged = row["statistic"] in ("max_counts", "total_counts")
+        logged = row["statistic"] in ("max_counts", "total_counts", "peak_volume")
         shown = np.log10(np.maximum(values, 1e-3)) if logged else values
         measured_values = {name: found["measured"][name][row["statistic"]] for name in found["measured"]}
         if shown.size:

@@ -32,6 +32,13 @@ def test_partial_coherence_lowers_visibility_and_roughness():
     assert spread["gap_roughness"] < sharp["gap_roughness"]
 
 
+def test_peak_volume_of_sinc_fringes_is_the_cube_of_their_period():
+    # sum over k of sinc^2(k / p) is p for an integer period p: p^3 voxels, less the tails beyond the crop
+    for period in (3.0, 5.0):
+        assert realism.pattern_statistics(sinc_peak(period=period))["peak_volume"] == pytest.approx(period ** 3,
+                                                                                                     rel=0.05)
+
+
 def test_porod_decay_is_found():
     r = np.sqrt(sum(g.astype(float) ** 2 for g in np.mgrid[-32:32, -32:32, -32:32]))
     crop, mask = realism.crop_around_maximum(1e8 * np.maximum(r, 0.5) ** -4.0)
@@ -96,3 +103,43 @@ def test_assess_puts_recordings_beside_measured_files():
     assert 0.0 <= found["discriminator"]["balanced_accuracy"] <= 1.0
     markdown = realism.report_markdown(found)
     assert "| visibility_z |" in markdown and "balanced accuracy" in markdown
+
+
+def test_flux_band_and_feature_separation():
+    assert discriminator.flux_band([1e2, 1e3, 2.9e3, 3.1e3, 4e4], 1e3).tolist() == [False, True, True, False, False]
+    rng = np.random.default_rng(0)
+    simulated = rng.normal(size=(200, len(discriminator.FEATURES)))
+    measured = rng.normal(size=(150, len(discriminator.FEATURES)))
+    measured[:, discriminator.FEATURES.index("zero_share")] += 3.0  # measured patches: far more empty voxels
+    measured[:, discriminator.FEATURES.index("roughness")] -= 3.0
+    rows = discriminator.feature_separation(simulated, measured)
+    assert [row["feature"] for row in rows[:2]] == ["zero_share", "roughness"] or \
+        [row["feature"] for row in rows[:2]] == ["roughness", "zero_share"]
+    by_name = {row["feature"]: row for row in rows}
+    assert by_name["zero_share"]["auc"] > 0.95 and by_name["zero_share"]["measured_higher"]
+    assert by_name["roughness"]["auc"] > 0.95 and not by_name["roughness"]["measured_higher"]
+    assert all(0.5 <= row["auc"] < 0.65 for row in rows[2:])
+
+
+def test_assess_scores_each_measured_file_at_its_own_flux():
+    rng = np.random.default_rng(4)
+
+    def recording(index, max_counts, sigma):
+        peak = coherence.partial_coherence(sinc_peak(period=rng.uniform(3, 6)), sigma)
+        counts = detector.poisson_counts(detector.expected_counts(peak, max_counts), rng)
+        return f"r{index}", counts, np.zeros(counts.shape, bool)
+
+    fluxes = [1e3, 1.1e3, 1.2e3, 1.5e3, 1.8e3, 2e3, 1e5, 1.1e5, 1.2e5, 1.5e5, 1.8e5, 2e5, 1e6, 3e6]
+    simulated = [recording(i, flux, 0.0) for i, flux in enumerate(fluxes)]
+    measured = [("dim", recording(90, 1.2e3, 1.5)[1], None), ("bright", recording(91, 1.2e5, 0.0)[1], None)]
+    found = realism.assess(simulated, measured, seed=0, patches_per_recording=8, patches_per_file=20,
+                           held_back_share=0.5)
+    assert found["at_flux"]["dim"]["recordings"] == 6 and found["at_flux"]["bright"]["recordings"] == 6
+    # the blurred file is told apart from the sharp recordings at its flux, the sharp file far less
+    assert found["at_flux"]["dim"]["accuracy"]["balanced_accuracy"] > 0.8
+    assert found["at_flux"]["bright"]["accuracy"]["balanced_accuracy"] < found["at_flux"]["dim"]["accuracy"][
+        "balanced_accuracy"]
+    assert [row["feature"] for row in found["separation"]] and found["separation"][0]["auc"] >= 0.5
+    markdown = realism.report_markdown(found)
+    assert "| dim |" in markdown and "| bright |" in markdown
+    assert "recordings at its flux" in markdown and "What tells them apart" in markdown

@@ -20,6 +20,13 @@ the simulated patches of some recordings and the measured patches of the
 *fit half* of each measured file, and scored on the other recordings and the
 other half: the balanced accuracy (mean of the two recalls) is 0.5 when the
 two kinds cannot be told apart and 1 when they always can.
+
+A pooled classifier can also learn a measured file's flux (``log_max``), which
+a recipe spanning many fluxes cannot and should not match;
+:func:`flux_band` picks the recordings whose maximum is within
+:data:`FLUX_FACTOR` of a measured file's, for a discriminator per measured file
+at its own flux.  :func:`feature_separation` says which feature tells the two
+kinds apart on its own (the area under its ROC curve).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from braggsynth.data.patches import corner_weights, draw_corners
 
 #: Names of the features of :func:`patch_features`, in column order.
 FEATURES = ("log_max", "log_mean", "zero_share", "roughness", "high_frequency", "local_contrast", "dynamic_range")
+#: Recordings whose maximum (photons) is within this factor of a measured file's are at its flux.
+FLUX_FACTOR = 3.0
 
 
 def patch_features(patch) -> np.ndarray:
@@ -91,3 +100,36 @@ def held_back_accuracy(simulated_fit, measured_fit, simulated_held, measured_hel
             "measured_recall": measured_recall,
             "fit": {"simulated": len(simulated_fit), "measured": len(measured_fit)},
             "held": {"simulated": len(simulated_held), "measured": len(measured_held)}}
+
+
+def flux_band(simulated_max, measured_max: float, factor: float = FLUX_FACTOR) -> np.ndarray:
+    """Which recordings are at a measured file's flux: bool (n,), True where ``simulated_max`` (photons, (n,))
+    is within ``factor`` of ``measured_max`` (either way)."""
+    simulated_max = np.asarray(simulated_max, dtype=np.float64)
+    return (simulated_max >= measured_max / factor) & (simulated_max <= measured_max * factor)
+
+
+def feature_separation(simulated, measured) -> list[dict]:
+    """How well each feature alone tells measured patches from simulated ones (arrays (n, features)).
+
+    Returns
+    -------
+    list of dict
+        One per :data:`FEATURES` entry, most separating first: ``feature``, ``auc`` (area under the ROC
+        curve of the feature as a score, folded to 0.5-1: 0.5 tells nothing, 1 separates the two kinds
+        exactly), ``measured_higher`` (bool, which side the measured patches lie on), and the medians
+        ``simulated_median`` and ``measured_median``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    simulated, measured = np.asarray(simulated, np.float64), np.asarray(measured, np.float64)
+    if not len(simulated) or not len(measured):
+        raise ValueError("feature_separation needs simulated and measured patches")
+    labels = np.concatenate([np.zeros(len(simulated)), np.ones(len(measured))])
+    rows = []
+    for column, name in enumerate(FEATURES):
+        auc = float(roc_auc_score(labels, np.concatenate([simulated[:, column], measured[:, column]])))
+        rows.append({"feature": name, "auc": max(auc, 1.0 - auc), "measured_higher": auc > 0.5,
+                     "simulated_median": float(np.median(simulated[:, column])),
+                     "measured_median": float(np.median(measured[:, column]))})
+    return sorted(rows, key=lambda row: -row["auc"])

@@ -252,7 +252,8 @@ def ship(run_folder, destination=None, *, model_name: str = "all", recipe_file: 
     realism = None
     if realism_path.is_file():
         found = json.loads(realism_path.read_text())
-        realism = {key: found[key] for key in ("rows", "measured", "discriminator", "recordings")}
+        realism = {key: found[key] for key in ("rows", "measured", "discriminator", "at_flux", "separation",
+                                               "recordings") if key in found}
     card = model_card(model=portable, training_state=state,
                       dataset_card=json.loads((run / "results" / "dataset" / "card.json").read_text()),
                       metrics=read_metrics(metrics_path), recipe=config_files[0].read_text(),

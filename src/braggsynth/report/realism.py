@@ -12,6 +12,9 @@ the voxels of the mask (gaps, bad pixels, aliens) left out:
 - ``decay_exponent``: the slope of log shell-mean I(r) against log r over
   r = 4-24 voxels from the maximum (Porod's law gives -4 for sharp facets);
 - ``max_counts``, ``total_counts``: the brightest voxel and the crop's photons;
+- ``peak_volume``: total over maximum counts, voxels: how many voxels the crop's photons would fill at the
+  maximum's level, about the oversampling's product over the three axes times the spread of the partial
+  coherence: how concentrated the peak is, which sets how many voxels of a patch stay empty at a given flux;
 - ``background``: median counts of the crop's corners (r > 28 voxels);
 - ``oversampling_z``, ``_y``, ``_x``: 2 N / the extent of the crop's
   autocorrelation (the Patterson function, twice the crystal's extent) above
@@ -39,7 +42,7 @@ CROP_PX = 64
 PLANE_PX = 6
 #: Names of the statistics of :func:`pattern_statistics`, in table order.
 STATISTICS = ("visibility_z", "visibility_y", "visibility_x", "decay_exponent", "max_counts", "total_counts",
-              "background", "oversampling_z", "oversampling_y", "oversampling_x", "size_z", "size_y", "size_x",
+              "peak_volume", "background", "oversampling_z", "oversampling_y", "oversampling_x", "size_z", "size_y", "size_x",
               "plane_share", "gap_roughness")
 #: The band of the simulated distribution a measured value should fall in, percent.
 BAND = (10.0, 90.0)
@@ -170,6 +173,7 @@ def pattern_statistics(intensity, mask=None) -> dict:
     stats["decay_exponent"] = decay_exponent(crop, crop_mask)
     stats["max_counts"] = float(measured.max())
     stats["total_counts"] = float(measured.sum())
+    stats["peak_volume"] = stats["total_counts"] / stats["max_counts"] if stats["max_counts"] > 0 else float("nan")
     stats["background"] = background
     sampling = oversampling(crop, crop_mask, background if np.isfinite(background) else 0.0)
     stats.update(zip(("oversampling_z", "oversampling_y", "oversampling_x"), sampling))
@@ -266,40 +270,64 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     -------
     dict
         ``rows`` (:func:`compare`), ``measured`` ({name: statistics}), ``simulated`` (list of
-        statistics), ``discriminator`` (:func:`braggsynth.report.discriminator.held_back_accuracy`, or None
-        without a measured file), ``recordings`` (their number).
+        statistics), ``discriminator`` (:func:`braggsynth.report.discriminator.held_back_accuracy` on every
+        recording and measured file, or None without a measured file), ``at_flux`` ({name: {``recordings``:
+        how many are within :data:`braggsynth.report.discriminator.FLUX_FACTOR` of that file's maximum,
+        ``accuracy``: the same classifier fitted and scored on those recordings and that file only, None
+        where the band holds no fit or no held-back recording}), ``separation``
+        (:func:`braggsynth.report.discriminator.feature_separation` of every patch, pooled, or None) and
+        ``recordings`` (their number).
     """
     from braggsynth import seeds
     from braggsynth.data import measured as measured_regions
     from braggsynth.report import discriminator
 
     wrap = progress or (lambda items: items)
-    simulated_statistics, fit, held = [], [], []
+    empty = np.empty((0, len(discriminator.FEATURES)))
+    simulated_statistics, features = [], []
     simulated = list(simulated)
-    held_back = set(seeds.rng(seed, "realism", "held back").permutation(len(simulated))
-                    [:int(round(held_back_share * len(simulated)))].tolist())
-    for index, (name, counts, masked) in enumerate(wrap(simulated)):
+    held_back = np.zeros(len(simulated), bool)
+    held_back[seeds.rng(seed, "realism", "held back").permutation(len(simulated))
+              [:int(round(held_back_share * len(simulated)))]] = True
+    for name, counts, masked in wrap(simulated):
         simulated_statistics.append(pattern_statistics(counts, masked))
-        features = discriminator.sample_features(counts, seeds.rng(seed, "realism", "simulated", name),
-                                                 patches_per_recording, excluded=masked)
-        (held if index in held_back else fit).append(features)
-    measured_statistics, measured_fit, measured_held = {}, [], []
+        features.append(discriminator.sample_features(counts, seeds.rng(seed, "realism", "simulated", name),
+                                                      patches_per_recording, excluded=masked))
+    measured_statistics, measured_features = {}, {}
     for name, intensity, mask in measured:
         measured_statistics[name] = pattern_statistics(intensity, mask)
         masked = np.zeros(np.shape(intensity), bool) if mask is None else np.asarray(mask, bool)
         fit_half = measured_regions.fit_region(np.shape(intensity))
-        for region, into in ((fit_half, measured_fit), (~fit_half, measured_held)):
-            into.append(discriminator.sample_features(intensity, seeds.rng(seed, "realism", "measured", name,
-                                                                           int(into is measured_held)),
-                                                      patches_per_file, excluded=masked | ~region))
-    found = None
+        measured_features[name] = [
+            discriminator.sample_features(intensity, seeds.rng(seed, "realism", "measured", name, held),
+                                          patches_per_file, excluded=masked | outside)
+            for held, outside in ((0, ~fit_half), (1, fit_half))]  # the fit half, then the scoring half
+
+    def pooled(chosen):
+        return [np.concatenate([f for f, keep in zip(features, chosen & wanted) if keep] or [empty])
+                for wanted in (~held_back, held_back)]
+
+    found, per_file, separation = None, {}, None
     if measured_statistics:
+        simulated_fit, simulated_held = pooled(np.ones(len(simulated), bool))
         found = discriminator.held_back_accuracy(
-            np.concatenate(fit or [np.empty((0, len(discriminator.FEATURES)))]), np.concatenate(measured_fit),
-            np.concatenate(held or [np.empty((0, len(discriminator.FEATURES)))]), np.concatenate(measured_held),
-            seed=seed)
+            simulated_fit, np.concatenate([halves[0] for halves in measured_features.values()]),
+            simulated_held, np.concatenate([halves[1] for halves in measured_features.values()]), seed=seed)
+        separation = discriminator.feature_separation(
+            np.concatenate([simulated_fit, simulated_held]),
+            np.concatenate([np.concatenate(halves) for halves in measured_features.values()]))
+        maxima = np.array([stats["max_counts"] for stats in simulated_statistics])
+        for name, (fit_half, held_half) in measured_features.items():
+            band = discriminator.flux_band(maxima, measured_statistics[name]["max_counts"])
+            band_fit, band_held = pooled(band)
+            entry = {"recordings": int(band.sum()), "accuracy": None}
+            if len(band_fit) and len(band_held) and len(fit_half) and len(held_half):
+                entry["accuracy"] = discriminator.held_back_accuracy(band_fit, fit_half, band_held, held_half,
+                                                                     seed=seed)
+            per_file[name] = entry
     return {"rows": compare(simulated_statistics, measured_statistics), "measured": measured_statistics,
-            "simulated": simulated_statistics, "discriminator": found, "recordings": len(simulated)}
+            "simulated": simulated_statistics, "discriminator": found, "at_flux": per_file,
+            "separation": separation, "recordings": len(simulated)}
 
 
 def _number(value: float) -> str:
@@ -335,4 +363,36 @@ def report_markdown(found: dict) -> str:
                   f"recordings and {guess['held']['measured']} measured patches of the measured files' scoring "
                   f"halves (simulated named right {guess['simulated_recall']:.3f}, measured "
                   f"{guess['measured_recall']:.3f}); 0.5 is indistinguishable."]
+    lines += _at_flux_markdown(found.get("at_flux") or {}, found["measured"])
+    lines += _separation_markdown(found.get("separation"))
     return "\n".join(lines) + "\n"
+
+
+def _at_flux_markdown(at_flux: dict, measured: dict) -> list[str]:
+    """The table of the discriminator per measured file at its own flux (:func:`assess`'s ``at_flux``)."""
+    from braggsynth.report.discriminator import FLUX_FACTOR
+
+    if not at_flux:
+        return []
+    lines = ["", f"The same classifier per measured file, against only the recordings whose maximum is within "
+             f"{FLUX_FACTOR:g}x of the file's (a pooled classifier can tell a file by its flux alone):", "",
+             "| measured file | maximum (photons) | recordings at its flux | balanced accuracy | simulated named "
+             "right | measured named right |", "|---|---:|---:|---:|---:|---:|"]
+    for name, entry in at_flux.items():
+        guess = entry["accuracy"]
+        cells = (f"**{guess['balanced_accuracy']:.3f}** | {guess['simulated_recall']:.3f} | "
+                 f"{guess['measured_recall']:.3f}" if guess else "- (too few recordings) | - | -")
+        lines.append(f"| {name} | {_number(measured[name]['max_counts'])} | {entry['recordings']} | {cells} |")
+    return lines
+
+
+def _separation_markdown(separation) -> list[str]:
+    """The table of :func:`braggsynth.report.discriminator.feature_separation`: what tells the kinds apart."""
+    if not separation:
+        return []
+    lines = ["", "What tells them apart: each patch feature alone (braggsynth.report.discriminator), area under "
+             "its ROC curve (0.5: nothing, 1: always), every patch pooled:", "",
+             "| feature | AUC | simulated median | measured median |", "|---|---:|---:|---:|"]
+    lines += [f"| {row['feature']} | {row['auc']:.2f} | {_number(row['simulated_median'])} | "
+              f"{_number(row['measured_median'])} |" for row in separation]
+    return lines
