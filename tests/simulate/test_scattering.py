@@ -288,3 +288,14 @@ def test_auto_backend_runs_here(strained_cube):
     auto = scattering.bragg_peak(positions, g, basis, (8, 8, 8))
     explicit = scattering.bragg_peak(positions, g, basis, (8, 8, 8), backend="finufft")
     assert np.abs(auto - explicit).max() < 1e-6 * len(positions)
+
+
+def test_oversampling_draws_uniform_or_log_uniform_in_the_range():
+    uniform = scattering.draw_oversampling(np.random.default_rng(0), [2.0, 8.0], 20000)
+    logged = scattering.draw_oversampling(np.random.default_rng(0), [2.0, 8.0], 20000, "log-uniform")
+    assert 2.0 <= uniform.min() and uniform.max() <= 8.0 and 2.0 <= logged.min() and logged.max() <= 8.0
+    assert np.median(uniform) == pytest.approx(5.0, abs=0.1)
+    assert np.median(logged) == pytest.approx(4.0, abs=0.1)  # the geometric mean: half the draws below 4
+    assert np.mean(logged < 4.0) == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(ValueError, match="not one of"):
+        scattering.draw_oversampling(np.random.default_rng(0), [2.0, 8.0], 3, "normal")

@@ -259,7 +259,8 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
         :func:`braggsynth.seeds.rng` of (seed, "realism", ...).
     patches_per_recording, patches_per_file
         patches a simulated recording and a measured file's half give
-        the discriminator (:mod:`braggsynth.report.discriminator`).
+        the discriminator (:mod:`braggsynth.report.discriminator`); a recording's come from one half of
+        its rocking axis, drawn at random, as a measured file's come from one of its halves.
     held_back_share
         the share of the recordings whose patches are held back; a measured file's patches
         are fitted on its fit half and held back on its scoring half (:mod:`braggsynth.data.measured`).
@@ -291,8 +292,11 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
               [:int(round(held_back_share * len(simulated)))]] = True
     for name, counts, masked in wrap(simulated):
         simulated_statistics.append(pattern_statistics(counts, masked))
-        features.append(discriminator.sample_features(counts, seeds.rng(seed, "realism", "simulated", name),
-                                                      patches_per_recording, excluded=masked))
+        # from one half of the rocking axis, as a measured file's patches are (its halves split at its peak)
+        half = measured_regions.fit_region(np.shape(counts))
+        rng = seeds.rng(seed, "realism", "simulated", name)
+        features.append(discriminator.sample_features(counts, rng, patches_per_recording,
+                                                      excluded=masked | (half if rng.random() < 0.5 else ~half)))
     measured_statistics, measured_features = {}, {}
     for name, intensity, mask in measured:
         measured_statistics[name] = pattern_statistics(intensity, mask)

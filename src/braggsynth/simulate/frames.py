@@ -138,7 +138,9 @@ def draw_orthogonal(rng: np.random.Generator, positions, settings: dict) -> Patt
     """The oversampling and rotation of :func:`braggsynth.simulate.scattering.draw_pattern_geometry`, in this order."""
     oversampling, rotation = scattering.draw_pattern_geometry(rng, settings["oversampling"],
                                                              per_axis=settings["oversampling_per_axis"],
-                                                             max_rotation_deg=settings["max_rotation_deg"])
+                                                             max_rotation_deg=settings["max_rotation_deg"],
+                                                             distribution=settings.get("oversampling_distribution",
+                                                                                       "uniform"))
     basis = scattering.grid_basis(positions, oversampling, rotation)
     return PatternGeometry(basis, np.broadcast_to(oversampling, (3,)).copy(), "orthogonal", rotation=rotation)
 
@@ -147,7 +149,9 @@ def draw_detector(rng: np.random.Generator, positions, reflection_vector, settin
     """Oversampling (one, or rocking and detector with ``oversampling_per_axis``), photon energy, pixel
     size, in-plane angle and azimuth, in this order, each uniform in its range."""
     ranges = settings["detector_frame"]
-    oversampling = rng.uniform(*settings["oversampling"], size=2 if settings["oversampling_per_axis"] else 1)
+    oversampling = scattering.draw_oversampling(rng, settings["oversampling"],
+                                                2 if settings["oversampling_per_axis"] else 1,
+                                                settings.get("oversampling_distribution", "uniform"))
     energy = rng.uniform(*ranges["energy_kev"])
     pixel = rng.uniform(*ranges["pixel_size_um"]) * 1e-6
     nu = rng.uniform(*ranges["in_plane_angle_deg"])

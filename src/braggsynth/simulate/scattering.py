@@ -134,16 +134,32 @@ def random_rotation(rng: np.random.Generator, max_angle_deg: float) -> np.ndarra
     return axis_angle_rotation(axis, rng.uniform(0.0, float(max_angle_deg)))
 
 
+#: How an oversampling ratio is drawn from its [min, max] range: uniformly, or uniformly in its logarithm
+#: (a scale: as many patterns between 2 and 4 as between 4 and 8).
+OVERSAMPLING_DISTRIBUTIONS = ("uniform", "log-uniform")
+
+
+def draw_oversampling(rng: np.random.Generator, oversampling_range, size: int,
+                      distribution: str = "uniform") -> np.ndarray:
+    """``size`` oversampling ratios in ``oversampling_range`` = [min, max], by one call to ``rng.uniform``
+    (:data:`OVERSAMPLING_DISTRIBUTIONS`: ``uniform`` in the ratio, or ``log-uniform``)."""
+    low, high = (float(v) for v in oversampling_range)
+    if distribution == "uniform":
+        return rng.uniform(low, high, size=size)
+    if distribution == "log-uniform":
+        return np.exp(rng.uniform(np.log(low), np.log(high), size=size))
+    raise ValueError(f"oversampling distribution {distribution!r} is not one of {OVERSAMPLING_DISTRIBUTIONS}")
+
+
 def draw_pattern_geometry(rng: np.random.Generator, oversampling_range, *, per_axis: bool = False,
-                          max_rotation_deg: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
+                          max_rotation_deg: float = 180.0, distribution: str = "uniform"
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """Draw the oversampling and the q-grid rotation of one pattern (in this order, from ``rng``).
 
-    Returns (oversampling, rotation): oversampling uniform in
-    ``oversampling_range`` (shape (3,) with ``per_axis``, else (1,)) and the
-    rotation of :func:`random_rotation`.
+    Returns (oversampling, rotation): oversampling in ``oversampling_range`` by :func:`draw_oversampling`
+    (shape (3,) with ``per_axis``, else (1,)) and the rotation of :func:`random_rotation`.
     """
-    low, high = (float(v) for v in oversampling_range)
-    oversampling = rng.uniform(low, high, size=3 if per_axis else 1)
+    oversampling = draw_oversampling(rng, oversampling_range, 3 if per_axis else 1, distribution)
     return oversampling, random_rotation(rng, max_rotation_deg)
 
 
