@@ -137,9 +137,29 @@ def test_assess_scores_each_measured_file_at_its_own_flux():
     assert found["at_flux"]["dim"]["recordings"] == 6 and found["at_flux"]["bright"]["recordings"] == 6
     # the blurred file is told apart from the sharp recordings at its flux, the sharp file far less
     assert found["at_flux"]["dim"]["accuracy"]["balanced_accuracy"] > 0.8
+    assert found["at_flux"]["dim"]["at_offsets"]["balanced_accuracy"] > 0.8
     assert found["at_flux"]["bright"]["accuracy"]["balanced_accuracy"] < found["at_flux"]["dim"]["accuracy"][
         "balanced_accuracy"]
     assert [row["feature"] for row in found["separation"]] and found["separation"][0]["auc"] >= 0.5
     markdown = realism.report_markdown(found)
     assert "| dim |" in markdown and "| bright |" in markdown
     assert "recordings at its flux" in markdown and "What tells them apart" in markdown
+
+
+def test_patches_at_another_files_offsets_are_cut_where_its_were():
+    intensity = detector.poisson_counts(detector.expected_counts(sinc_peak(period=4.0), 1e4),
+                                        np.random.default_rng(0))
+    features, offsets = discriminator.sample_patches(intensity, np.random.default_rng(1), 12)
+    top = discriminator.brightest_voxel(intensity)
+    assert offsets.shape == (12, 3) and np.all(offsets + top >= 0) and np.all(offsets + top + 32 <= 64)
+    # the same intensity with 5 empty columns before it: the same patches, found from its own maximum
+    moved = np.pad(intensity, ((0, 0), (0, 0), (5, 0)))
+    again = discriminator.features_at_offsets(moved, offsets, np.random.default_rng(2), 12)
+    assert np.allclose(sorted(map(tuple, again)), sorted(map(tuple, features)))
+    far = discriminator.features_at_offsets(intensity, [[40, 0, 0], [-40, 0, 0]], np.random.default_rng(3), 5)
+    assert far.shape == (0, len(discriminator.FEATURES))  # both stick out of the 64^3 array
+    excluded = np.zeros(intensity.shape, bool)
+    excluded[tuple(top - 10)] = True  # inside the patch whose corner is 16 voxels before the maximum
+    assert len(discriminator.features_at_offsets(intensity, [[-16, -16, -16]], np.random.default_rng(4), 1,
+                                                 excluded=excluded)) == 0
+    assert len(discriminator.features_at_offsets(intensity, [[-16, -16, -16]], np.random.default_rng(4), 1)) == 1

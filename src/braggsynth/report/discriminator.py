@@ -25,8 +25,11 @@ A pooled classifier can also learn a measured file's flux (``log_max``), which
 a recipe spanning many fluxes cannot and should not match;
 :func:`flux_band` picks the recordings whose maximum is within
 :data:`FLUX_FACTOR` of a measured file's, for a discriminator per measured file
-at its own flux.  :func:`feature_separation` says which feature tells the two
-kinds apart on its own (the area under its ROC curve).
+at its own flux, and :func:`features_at_offsets` cuts a recording's patches
+where the measured file's were drawn (the same offsets from the maximum), so
+that a classifier judges what a patch holds, not where the file's masks and
+halves let its patches lie.  :func:`feature_separation` says which feature
+tells the two kinds apart on its own (the area under its ROC curve).
 """
 
 from __future__ import annotations
@@ -64,16 +67,57 @@ def patch_features(patch) -> np.ndarray:
     ])
 
 
-def sample_features(intensity, rng: np.random.Generator, count: int, *, excluded=None, size: int = 32
-                    ) -> np.ndarray:
-    """Features (count, len(FEATURES)) of ``count`` patches of ``intensity`` (z, y, x) holding no ``excluded``
-    voxel, drawn as training patches are; fewer when fewer positions exist (none: an empty array)."""
+def brightest_voxel(intensity, excluded=None) -> np.ndarray:
+    """Index (z, y, x), int (3,), of the brightest voxel of ``intensity`` that is not ``excluded``."""
+    values = np.asarray(intensity, dtype=np.float64)
+    if excluded is not None:
+        values = np.where(excluded, -np.inf, values)
+    return np.array(np.unravel_index(int(np.argmax(values)), values.shape))
+
+
+def _features(intensity, corners, size: int) -> np.ndarray:
+    return np.array([patch_features(intensity[z:z + size, y:y + size, x:x + size]) for z, y, x in corners]
+                    ).reshape(-1, len(FEATURES))
+
+
+def sample_patches(intensity, rng: np.random.Generator, count: int, *, excluded=None, size: int = 32
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` patches of ``intensity`` (z, y, x) holding no ``excluded`` voxel, drawn as training patches
+    are (fewer when fewer positions exist): their features (n, len(FEATURES)) and their corners' offsets from
+    the brightest voxel not excluded, int (n, 3), voxels."""
     intensity = np.asarray(intensity, dtype=np.float64)
     weights = corner_weights(intensity, size, excluded)
     count = min(int(count), int(np.count_nonzero(weights)))
     corners = draw_corners(weights, rng, count, size) if count else np.empty((0, 3), int)
-    return np.array([patch_features(intensity[z:z + size, y:y + size, x:x + size]) for z, y, x in corners]
-                    ).reshape(-1, len(FEATURES))
+    return _features(intensity, corners, size), corners - brightest_voxel(intensity, excluded)
+
+
+def sample_features(intensity, rng: np.random.Generator, count: int, *, excluded=None, size: int = 32
+                    ) -> np.ndarray:
+    """The features of :func:`sample_patches`: (n, len(FEATURES))."""
+    return sample_patches(intensity, rng, count, excluded=excluded, size=size)[0]
+
+
+def features_at_offsets(intensity, offsets, rng: np.random.Generator, count: int, *, excluded=None,
+                        size: int = 32) -> np.ndarray:
+    """Features (n <= count, len(FEATURES)) of patches of ``intensity`` whose corners lie at ``offsets``
+    (int (m, 3), voxels) from its brightest voxel not ``excluded``: where another file's patches were drawn.
+
+    The offsets are tried in a random order (``rng``); one whose patch sticks out of the array or holds an
+    ``excluded`` voxel is skipped, so fewer than ``count`` come back when too few fit.
+    """
+    intensity = np.asarray(intensity, dtype=np.float64)
+    excluded = np.zeros(intensity.shape, bool) if excluded is None else np.asarray(excluded, bool)
+    shape = np.array(intensity.shape)
+    corners = []
+    for corner in brightest_voxel(intensity, excluded) + np.asarray(offsets, int).reshape(-1, 3)[
+            rng.permutation(len(offsets))]:
+        if len(corners) == count:
+            break
+        if np.all(corner >= 0) and np.all(corner + size <= shape) and not excluded[
+                tuple(slice(c, c + size) for c in corner)].any():
+            corners.append(corner)
+    return _features(intensity, corners, size)
 
 
 def held_back_accuracy(simulated_fit, measured_fit, simulated_held, measured_held, *, seed: int = 0) -> dict:
