@@ -44,6 +44,8 @@ PLANE_PX = 6
 STATISTICS = ("visibility_z", "visibility_y", "visibility_x", "decay_exponent", "max_counts", "total_counts",
               "peak_volume", "background", "oversampling_z", "oversampling_y", "oversampling_x", "size_z", "size_y",
               "size_x", "plane_share", "gap_roughness")
+#: Side of the discriminator's patches, voxels (the training patches').
+PATCH_PX = 32
 #: The band of the simulated distribution a measured value should fall in, percent.
 BAND = (10.0, 90.0)
 
@@ -260,7 +262,8 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     patches_per_recording, patches_per_file
         patches a simulated recording and a measured file's half give
         the discriminator (:mod:`braggsynth.report.discriminator`); a recording's come from one half of
-        its rocking axis, drawn at random, as a measured file's come from one of its halves.
+        its rocking axis, drawn at random, as a measured file's come from one of its halves (from the whole
+        recording where a half is thinner than a patch).
     held_back_share
         the share of the recordings whose patches are held back; a measured file's patches
         are fitted on its fit half and held back on its scoring half (:mod:`braggsynth.data.measured`).
@@ -272,7 +275,7 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     dict
         ``rows`` (:func:`compare`), ``measured`` ({name: statistics}), ``simulated`` (list of
         statistics), ``discriminator`` (:func:`braggsynth.report.discriminator.held_back_accuracy` on every
-        recording and measured file, or None without a measured file), ``at_flux`` ({name: {``recordings``:
+        recording and measured file, or None without a measured file or a patch), ``at_flux`` ({name: {``recordings``:
         how many are within :data:`braggsynth.report.discriminator.FLUX_FACTOR` of that file's maximum,
         ``accuracy``: the same classifier fitted and scored on those recordings and that file only,
         ``at_offsets``: the same again with the recordings' patches cut where the file's were drawn
@@ -294,7 +297,7 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
         fit_half = measured_regions.fit_region(np.shape(intensity))
         measured_patches[name] = [  # (features, offsets from the maximum) of the fit half, then the scoring half
             discriminator.sample_patches(intensity, seeds.rng(seed, "realism", "measured", name, held),
-                                         patches_per_file, excluded=masked | outside)
+                                         patches_per_file, excluded=masked | outside, size=PATCH_PX)
             for held, outside in ((0, ~fit_half), (1, fit_half))]
     simulated = list(simulated)
     held_back = np.zeros(len(simulated), bool)
@@ -305,17 +308,21 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     for index, (name, counts, masked) in enumerate(wrap(simulated)):
         statistics = pattern_statistics(counts, masked)
         simulated_statistics.append(statistics)
-        # from one half of the rocking axis, as a measured file's patches are (its halves split at its peak)
+        # from one half of the rocking axis, as a measured file's patches are (its halves split at its peak),
+        # where a half holds a patch
         half = measured_regions.fit_region(np.shape(counts))
         rng = seeds.rng(seed, "realism", "simulated", name)
-        features.append(discriminator.sample_features(counts, rng, patches_per_recording,
-                                                      excluded=masked | (half if rng.random() < 0.5 else ~half)))
+        outside = half if rng.random() < 0.5 else ~half
+        if np.shape(counts)[0] // 2 < PATCH_PX:
+            outside = np.zeros(np.shape(counts), bool)
+        features.append(discriminator.sample_features(counts, rng, patches_per_recording, excluded=masked | outside,
+                                                      size=PATCH_PX))
         held = int(held_back[index])
         for file, halves in measured_patches.items():
             if discriminator.flux_band([statistics["max_counts"]], measured_statistics[file]["max_counts"])[0]:
                 at_offsets[file][held].append(discriminator.features_at_offsets(
                     counts, halves[held][1], seeds.rng(seed, "realism", "at offsets", name, file),
-                    patches_per_recording, excluded=masked))
+                    patches_per_recording, excluded=masked, size=PATCH_PX))
 
     def pooled(chosen):
         return [np.concatenate([f for f, keep in zip(features, chosen & wanted) if keep] or [empty])
@@ -330,9 +337,8 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     found, per_file, separation = None, {}, None
     if measured_statistics:
         simulated_fit, simulated_held = pooled(np.ones(len(simulated), bool))
-        found = discriminator.held_back_accuracy(
-            simulated_fit, np.concatenate([halves[0][0] for halves in measured_patches.values()]),
-            simulated_held, np.concatenate([halves[1][0] for halves in measured_patches.values()]), seed=seed)
+        found = accuracy(simulated_fit, np.concatenate([halves[0][0] for halves in measured_patches.values()]),
+                         simulated_held, np.concatenate([halves[1][0] for halves in measured_patches.values()]))
         separation = discriminator.feature_separation(
             np.concatenate([simulated_fit, simulated_held]),
             np.concatenate([halves[k][0] for halves in measured_patches.values() for k in (0, 1)]))
