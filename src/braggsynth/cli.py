@@ -489,7 +489,7 @@ def phase_command(args) -> int:
             intensity, gap, mode=args.gaps, fill_function=fill_function, starts=args.starts, seed=args.seed,
             free=masked, progress=True, **options)
     used = np.where(gap, fill.filled if choice.mode == "forced" else 0.0, intensity)  # masked voxels: 0 already
-    lower, upper = (fill.lower, fill.upper) if choice.mode in ("interval", "narrowed", "mask-interp") else (None, None)
+    lower, upper = (fill.lower, fill.upper) if choice.mode in reconstruction.BOUNDED_MODES else (None, None)
     reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
     hidden = unconstrained_modes(best.obj, best.support, gap)  # what of the gap the data cannot decide

@@ -39,6 +39,8 @@ from braggsynth.phase.unconstrained import HiddenModes, hidden_fraction, unconst
 MODES = ("zero", "free", "forced", "interval", "narrowed", "mask-interp", "zero-mask", "auto")
 #: Modes that need an inpainting model's fill.
 MODEL_MODES = ("forced", "interval", "narrowed", "auto")
+#: Modes that keep a gap pixel between a lower and an upper bound (:func:`gap_bounds`).
+BOUNDED_MODES = ("interval", "narrowed", "mask-interp")
 #: :func:`decide_mode` leaves the gap free when less than this share of its power lies in modes at least half
 #: hidden (lambda > 0.5): then a tenth of it or more is in modes the data mostly see. Chosen on simulated
 #: validation patterns and the raw SIXS scan (docs: real-space results): every gap off the maximum and 3 px ones
@@ -98,7 +100,7 @@ def gap_bounds(mode: str, gap, fill: Fill | None = None) -> tuple[np.ndarray, np
         return np.zeros(gap.shape), np.zeros(gap.shape)
     if mode == "free":
         return np.zeros(gap.shape), np.full(gap.shape, np.inf)
-    if mode not in ("forced", "interval", "narrowed", "mask-interp"):
+    if mode != "forced" and mode not in BOUNDED_MODES:
         raise ValueError(f"gap mode {mode!r}: expected one of {', '.join(m for m in MODES if m != 'auto')}")
     if fill is None:
         raise ValueError(f"gap mode {mode!r} needs a fill of the gap")
