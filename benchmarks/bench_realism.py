@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="the config whose detector: settings record the peaks")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="detector settings changed")
     parser.add_argument("--patterns", type=int, default=None, help="record only the first N peaks (sorted)")
+    parser.add_argument("--stand-ins", type=int, default=8,
+                        help="recordings that stand in for each measured file in turn (the discriminator's null)")
     parser.add_argument("--out", type=Path, help="folder for report.md, statistics.json and statistics.png")
     args = parser.parse_args()
 
@@ -72,7 +74,7 @@ def main() -> None:
                 recording = io.read_detector_pattern(path)
                 yield f"{path.parents[1].name}/{path.stem}", recording["counts"], recording["bad"]
 
-        found = realism.assess(read(), measured, seed=seed, progress=lambda items: tqdm(
+        found = realism.assess(read(), measured, seed=seed, stand_ins=args.stand_ins, progress=lambda items: tqdm(
             items, desc="realism", unit="recording", total=len(recordings)))
     markdown = realism.report_markdown(found)
     print(markdown)

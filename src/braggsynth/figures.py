@@ -312,6 +312,21 @@ def realism_histograms(found: dict, path) -> None:
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(rows):]:
         ax.axis("off")
+    at_flux = {name: entry for name, entry in (found.get("at_flux") or {}).items() if entry.get("accuracy")}
+    if at_flux and len(rows) < axes.size:
+        # the discriminator per file at its flux (coloured) beside recordings in its place (grey: its null)
+        ax = axes.flat[len(rows)]
+        ax.axis("on")
+        for position, (entry, colour) in enumerate(zip(at_flux.values(), colours)):
+            null = entry.get("stand_ins") or []
+            ax.plot(np.full(len(null), position), null, "o", color="0.6", ms=4)
+            ax.plot(position, entry["accuracy"]["balanced_accuracy"], "D", color=colour, ms=7)
+        ax.axhline(0.5, color="0.8", lw=1, zorder=0)
+        ax.set_xticks(range(len(at_flux)), list(at_flux), fontsize=7)
+        ax.set_xlim(-0.5, len(at_flux) - 0.5)
+        ax.set_ylim(0.3, 1.02)
+        ax.set_title("discriminator at each file's flux\n(grey: a recording in its place)", fontsize=9)
+        ax.tick_params(labelsize=7)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     guess = found["discriminator"]
     title = "simulated (grey, 10-90 % band shaded) against measured files"

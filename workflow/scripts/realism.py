@@ -25,6 +25,7 @@ measured = [(Path(path).parent.name, *io.read_measured(path)) for path in snakem
 found = realism.assess(recordings(), measured, seed=snakemake.params.seed,
                        patches_per_recording=settings["patches_per_recording"],
                        patches_per_file=settings["patches_per_file"],
+                       stand_ins=settings["stand_ins"],
                        progress=lambda items: tqdm(items, desc="realism", unit="recording", total=len(paths)))
 markdown = realism.report_markdown(found)
 log.info("\n%s", markdown)

@@ -33,6 +33,8 @@ Arrays are (z, y, x) = (rocking, detector rows, detector columns); counts in pho
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -244,7 +246,7 @@ def compare(simulated, measured: dict) -> list[dict]:
 
 
 def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, patches_per_file: int = 200,
-           held_back_share: float = 0.3, progress=None) -> dict:
+           held_back_share: float = 0.3, stand_ins: int = 8, progress=None) -> dict:
     """The realism of a simulated set against measured files: statistics and the discriminator.
 
     Parameters
@@ -265,8 +267,15 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
         its rocking axis, drawn at random, as a measured file's come from one of its halves (from the whole
         recording where a half is thinner than a patch).
     held_back_share
-        the share of the recordings whose patches are held back; a measured file's patches
-        are fitted on its fit half and held back on its scoring half (:mod:`braggsynth.data.measured`).
+        the share of the recordings whose patches are held back (one every 1/share recordings, from a
+        random start, so that they stream through one at a time); a measured file's patches are fitted on its
+        fit half and held back on its scoring half (:mod:`braggsynth.data.measured`).
+    stand_ins
+        recordings at a measured file's flux, drawn at random, that each stand in for the file in turn: their
+        patches cut from their own halves, as many as the file's, against the other recordings at that flux.
+        One particle's patches share its shape, size and fringes, so a classifier tells any one recording
+        from the rest better than chance; the stand-ins' accuracies say how much better (the null), and the
+        file's accuracy is judged against them, not against 0.5.
     progress
         optional callable wrapping an iterable (a progress bar).
 
@@ -280,7 +289,9 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
         ``accuracy``: the same classifier fitted and scored on those recordings and that file only,
         ``at_offsets``: the same again with the recordings' patches cut where the file's were drawn
         (:func:`braggsynth.report.discriminator.features_at_offsets`: a fit recording at the offsets of the
-        file's fit half, a held-back one at its scoring half's); None where a side has no patch}), ``separation``
+        file's fit half, a held-back one at its scoring half's); None where a side has no patch;
+        ``stand_ins``: the balanced accuracies, ascending, of the same classifier with each stand-in recording
+        in the file's place (empty where none has patches in both halves)}), ``separation``
         (:func:`braggsynth.report.discriminator.feature_separation` of every patch, pooled, or None) and
         ``recordings`` (their number).
     """
@@ -291,20 +302,26 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
     wrap = progress or (lambda items: items)
     empty = np.empty((0, len(discriminator.FEATURES)))
     measured_statistics, measured_patches = {}, {}
+
+    def halves(intensity, masked, counts, key):
+        """(features, offsets from the maximum) of the fit half's ``counts[0]`` patches, then the scoring
+        half's ``counts[1]``, as a measured file's patches are drawn."""
+        masked = np.zeros(np.shape(intensity), bool) if masked is None else np.asarray(masked, bool)
+        fit_half = measured_regions.fit_region(np.shape(intensity))
+        return [discriminator.sample_patches(intensity, seeds.rng(seed, "realism", *key, held), count,
+                                             excluded=masked | outside, size=PATCH_PX)
+                for held, (outside, count) in enumerate(zip((~fit_half, fit_half), counts))]
+
     for name, intensity, mask in measured:
         measured_statistics[name] = pattern_statistics(intensity, mask)
-        masked = np.zeros(np.shape(intensity), bool) if mask is None else np.asarray(mask, bool)
-        fit_half = measured_regions.fit_region(np.shape(intensity))
-        measured_patches[name] = [  # (features, offsets from the maximum) of the fit half, then the scoring half
-            discriminator.sample_patches(intensity, seeds.rng(seed, "realism", "measured", name, held),
-                                         patches_per_file, excluded=masked | outside, size=PATCH_PX)
-            for held, outside in ((0, ~fit_half), (1, fit_half))]
-    simulated = list(simulated)
-    held_back = np.zeros(len(simulated), bool)
-    held_back[seeds.rng(seed, "realism", "held back").permutation(len(simulated))
-              [:int(round(held_back_share * len(simulated)))]] = True
+        measured_patches[name] = halves(intensity, mask, (patches_per_file, patches_per_file), ("measured", name))
+    # every 1/held_back_share-th recording, from a random phase, is held back: they stream through, one in memory
+    held_back, phase = [], seeds.rng(seed, "realism", "held back").random()
     simulated_statistics, features = [], []
     at_offsets = {name: ([], []) for name in measured_patches}  # per file: patches of fit, held-back recordings
+    # per file, a max-heap of the stand-ins drawn so far: the recordings at its flux with the `stand_ins` smallest
+    # uniform draws (-draw, index, halves' features); a recording's patches are cut only while it is among them
+    drawn = {name: [] for name in measured_patches}
     for index, (name, counts, masked) in enumerate(wrap(simulated)):
         statistics = pattern_statistics(counts, masked)
         simulated_statistics.append(statistics)
@@ -317,12 +334,19 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
             outside = np.zeros(np.shape(counts), bool)
         features.append(discriminator.sample_features(counts, rng, patches_per_recording, excluded=masked | outside,
                                                       size=PATCH_PX))
-        held = int(held_back[index])
-        for file, halves in measured_patches.items():
-            if discriminator.flux_band([statistics["max_counts"]], measured_statistics[file]["max_counts"])[0]:
-                at_offsets[file][held].append(discriminator.features_at_offsets(
-                    counts, halves[held][1], seeds.rng(seed, "realism", "at offsets", name, file),
-                    patches_per_recording, excluded=masked, size=PATCH_PX))
+        held = int(np.floor((index + 1) * held_back_share + phase) - np.floor(index * held_back_share + phase))
+        held_back.append(bool(held))
+        for file, file_halves in measured_patches.items():
+            if not discriminator.flux_band([statistics["max_counts"]], measured_statistics[file]["max_counts"])[0]:
+                continue
+            at_offsets[file][held].append(discriminator.features_at_offsets(
+                counts, file_halves[held][1], seeds.rng(seed, "realism", "at offsets", name, file),
+                patches_per_recording, excluded=masked, size=PATCH_PX))
+            draw, heap = seeds.rng(seed, "realism", "stand-in", name, file).random(), drawn[file]
+            if stand_ins and (len(heap) < stand_ins or draw < -heap[0][0]):
+                entry = (-draw, index, [patches for patches, _ in halves(
+                    counts, masked, [len(patches) for patches, _ in file_halves], ("stand-in", name, file))])
+                (heapq.heappush if len(heap) < stand_ins else heapq.heapreplace)(heap, entry)
 
     def pooled(chosen):
         return [np.concatenate([f for f, keep in zip(features, chosen & wanted) if keep] or [empty])
@@ -334,9 +358,10 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
         return discriminator.held_back_accuracy(simulated_fit, measured_fit, simulated_held, measured_held,
                                                 seed=seed)
 
+    held_back = np.array(held_back, bool)
     found, per_file, separation = None, {}, None
     if measured_statistics:
-        simulated_fit, simulated_held = pooled(np.ones(len(simulated), bool))
+        simulated_fit, simulated_held = pooled(np.ones(len(held_back), bool))
         found = accuracy(simulated_fit, np.concatenate([halves[0][0] for halves in measured_patches.values()]),
                          simulated_held, np.concatenate([halves[1][0] for halves in measured_patches.values()]))
         separation = discriminator.feature_separation(
@@ -347,12 +372,21 @@ def assess(simulated, measured, *, seed: int, patches_per_recording: int = 16, p
             band = discriminator.flux_band(maxima, measured_statistics[name]["max_counts"])
             band_fit, band_held = pooled(band)
             matched_fit, matched_held = (np.concatenate(patches or [empty]) for patches in at_offsets[name])
+            null = []
+            for _, index, (stand_in_fit, stand_in_held) in drawn[name]:
+                others = band.copy()
+                others[index] = False
+                others_fit, others_held = pooled(others)
+                guess = accuracy(others_fit, stand_in_fit, others_held, stand_in_held)
+                if guess is not None:
+                    null.append(guess["balanced_accuracy"])
             per_file[name] = {"recordings": int(band.sum()),
                               "accuracy": accuracy(band_fit, fit_half, band_held, held_half),
-                              "at_offsets": accuracy(matched_fit, fit_half, matched_held, held_half)}
+                              "at_offsets": accuracy(matched_fit, fit_half, matched_held, held_half),
+                              "stand_ins": sorted(null)}
     return {"rows": compare(simulated_statistics, measured_statistics), "measured": measured_statistics,
             "simulated": simulated_statistics, "discriminator": found, "at_flux": per_file,
-            "separation": separation, "recordings": len(simulated)}
+            "separation": separation, "recordings": len(held_back)}
 
 
 def _number(value: float) -> str:
@@ -402,18 +436,33 @@ def _at_flux_markdown(at_flux: dict, measured: dict) -> list[str]:
     lines = ["", f"The same classifier per measured file, against only the recordings whose maximum is within "
              f"{FLUX_FACTOR:g}x of the file's (a pooled classifier can tell a file by its flux alone):", "",
              "| measured file | maximum (photons) | recordings at its flux | balanced accuracy (simulated, "
-             "measured named right) | the same, patches where the file's lie |", "|---|---:|---:|---:|---:|"]
+             "measured named right) | the same, patches where the file's lie | a recording in the file's place: "
+             "median (range, stand-ins); the file's percentile |", "|---|---:|---:|---:|---:|---:|"]
 
     def cell(guess):
         return (f"**{guess['balanced_accuracy']:.3f}** ({guess['simulated_recall']:.2f}, "
                 f"{guess['measured_recall']:.2f})" if guess else "- (too few patches)")
 
+    def null(entry):
+        accuracies = entry.get("stand_ins") or []
+        if not accuracies:
+            return "-"
+        cell = f"{np.median(accuracies):.3f} ({min(accuracies):.3f}-{max(accuracies):.3f}, {len(accuracies)})"
+        if entry["accuracy"]:
+            cell += f"; the file at {percentile_of(entry['accuracy']['balanced_accuracy'], accuracies):.0f} %"
+        return cell
+
     for name, entry in at_flux.items():
         lines.append(f"| {name} | {_number(measured[name]['max_counts'])} | {entry['recordings']} | "
-                     f"{cell(entry['accuracy'])} | {cell(entry.get('at_offsets'))} |")
-    lines += ["", "The last column cuts each recording's patches at the offsets from its maximum where the "
+                     f"{cell(entry['accuracy'])} | {cell(entry.get('at_offsets'))} | "
+                     f"{null(entry)} |")
+    lines += ["", "The fifth column cuts each recording's patches at the offsets from its maximum where the "
               "file's patches were drawn (its masks and halves decide where those can lie): it judges what a "
-              "patch holds, not where it lies."]
+              "patch holds, not where it lies. The last puts simulated recordings at the file's flux in its place, "
+              "one at a time, patches cut from their own halves: one particle's patches share its shape and "
+              "fringes, so even a recording of the recipe is told from the others this well. A file whose "
+              "accuracy lies inside that range is as alike to the recipe as one of its own recordings; one above "
+              "it (100 %) is not."]
     return lines
 
 
