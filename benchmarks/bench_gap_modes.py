@@ -13,6 +13,9 @@ For each case (a simulated pattern against its true object; a measured file agai
 support is good enough. Writes one CSV row per start (``--out``/gap_modes.csv) and prints the table, then for
 each threshold how ``auto`` fares.
 
+``--set KEY=VALUE`` records each pattern's peak again with the run's (``--config``) detector settings changed
+(same seeds), to phase the same particles under another detector physics.
+
 Choose thresholds on a run's validation split and the SIXS scan; report the test split (and S11) beside::
 
     python benchmarks/bench_gap_modes.py --out results/gap_modes \\
@@ -47,6 +50,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
     parser.add_argument("--versions", nargs="*", default=list(VERSIONS), choices=VERSIONS)
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"),
+                        help="the run's config, whose detector: settings --set changes")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="record each pattern's peak again with these detector settings changed (same seeds), "
+                             "and phase that recording instead: the same particles with another detector physics")
     parser.add_argument("--narrowed", nargs="*", default=["forced:0.5"], metavar="SUPPORT:AT",
                         help="narrowed intervals to phase: the short phasing whose support gives the hidden "
                              "fraction (forced or free) and the fraction at which the calibrated interval holds "
@@ -78,6 +86,9 @@ def main() -> None:
         cases = []
         for pair in args.patterns:
             recording, peak = pair.split(":")
+            if args.set:
+                recording = recorded_again(Path(recording), Path(peak), args.config, args.set,
+                                           args.out / "recordings")
             cases.append(realspace.read_simulated_case(recording, peak, args.crop))
         for path in args.measured:
             name = path.parent.name if path.stem == "intensity" else path.stem.split("_")[0]  # a run's, or a scan
@@ -151,6 +162,21 @@ def main() -> None:
                           + f" | {seconds:.0f} s |", flush=True)
     print(f"wrote {table} after {time.perf_counter() - started:.0f} s")
     summarise(table, args.thresholds)
+
+
+def recorded_again(recording: Path, peak: Path, config: Path, changes, folder: Path) -> Path:
+    """``peak`` recorded again as rule pattern_shard records it (same seeds), with the ``detector:`` settings of
+    ``config`` changed by ``KEY=VALUE`` ``changes``, into ``folder/<shape>/<shard>/`` (named as ``recording``)."""
+    from recipe import detector_settings
+
+    from braggsynth.data import shards
+
+    settings, seed = detector_settings(config, changes)
+    shape, (sample, pattern) = recording.parents[1].name, recording.stem.split("_")
+    target = folder / shape / recording.parent.name
+    target.mkdir(parents=True, exist_ok=True)
+    shards.record(peak.parent, shape, [sample], [pattern], settings, seed, target, threads=2)
+    return target / recording.name
 
 
 def summarise(table, thresholds) -> None:

@@ -21,15 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipe import set_settings, validated_config
-
-
-def detector_settings(config_path: Path, changes) -> tuple[dict, int]:
-    """The ``detector:`` settings of a config with the schema's defaults (as the workflow fills them), changed
-    by ``KEY=VALUE`` entries; and the config's seed."""
-    config = validated_config(config_path)
-    set_settings(config["detector"], changes, "detector setting")
-    return config["detector"], config["seed"]
+from recipe import detector_settings
 
 
 def main() -> None:

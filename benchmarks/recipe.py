@@ -29,3 +29,11 @@ def set_settings(settings: dict, entries, what: str = "setting") -> None:
         if key not in settings:
             raise SystemExit(f"--set {entry}: no {what} {key!r} (known: {', '.join(sorted(settings))})")
         settings[key] = yaml.safe_load(value)
+
+
+def detector_settings(config_path: Path, changes) -> tuple[dict, int]:
+    """The ``detector:`` settings of a config with the schema's defaults (as the workflow fills them), changed
+    by ``KEY=VALUE`` entries; and the config's seed."""
+    config = validated_config(config_path)
+    set_settings(config["detector"], changes, "detector setting")
+    return config["detector"], config["seed"]
