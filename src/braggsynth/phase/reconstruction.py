@@ -292,16 +292,24 @@ def decide_mode(intensity, gap, fill: Fill | None, *, free_below: float = FREE_B
                           **{**phasing_options, "sequence": SUPPORT_SEQUENCE})
     support = analysis_support(short.obj)
     hidden = unconstrained_modes(short.obj, support, gap)
+    if mode_for_share(hidden.half_hidden_share, free_below) == "free":
+        return Choice("free", why=mode_reason(hidden, free_below), hidden=hidden)
+    narrowed = narrowed_interval(fill, hidden_fraction(support, gap))
+    return Choice("narrowed", why=mode_reason(hidden, free_below), hidden=hidden, fill=narrowed)
+
+
+def mode_reason(hidden, free_below: float = FREE_BELOW) -> str:
+    """Why :func:`decide_mode` takes :func:`mode_for_share`'s mode, in words: the shares of the gap's power in
+    ``hidden``'s modes (:func:`braggsynth.phase.unconstrained.unconstrained_modes` on the short phasing's support)
+    and the threshold ``free_below``."""
     share = hidden.half_hidden_share
     measured = (f"{100 * share:.0f} % of the gap's power lies in modes at least half hidden from the data (lambda > "
                 f"0.5; {100 * hidden.hidden_share:.0f} % above 0.9), on the support of a "
                 f"{phasing.iterations(SUPPORT_SEQUENCE)}-iteration phasing with the gap forced to the fill")
     if mode_for_share(share, free_below) == "free":
-        return Choice("free", why=f"{measured}; under {100 * free_below:.0f} %: the data pin the gap down",
-                      hidden=hidden)
-    narrowed = narrowed_interval(fill, hidden_fraction(support, gap))
-    return Choice("narrowed", why=f"{measured}; at least {100 * free_below:.0f} %: the fill's interval, narrowed "
-                                  "voxel by voxel as the gap hides it", hidden=hidden, fill=narrowed)
+        return f"{measured}; under {100 * free_below:.0f} %: the data pin the gap down"
+    return (f"{measured}; at least {100 * free_below:.0f} %: the fill's interval, narrowed voxel by voxel as the gap "
+            "hides it")
 
 
 def reconstruct(intensity, gap, *, mode: str = "auto", fill_function: FillFunction | None = None,

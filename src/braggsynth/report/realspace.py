@@ -309,9 +309,7 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
                 for name, decision in decisions.items():
                     hidden_share = decision.hidden.half_hidden_share
                     mode, version = auto_version(hidden_share, name)
-                    why = (f"{100 * hidden_share:.0f} % of the gap's power in modes at least half hidden on the short "
-                           f"phasing's support, {'under' if mode == 'free' else 'at least'} "
-                           f"{100 * reconstruction.FREE_BELOW:.0f} %")
+                    why = reconstruction.mode_reason(decision.hidden)  # the default's threshold, not free_below=0
                     for row in [r for r in rows if r["pattern"] == case.name and r["gap_width_px"] == int(width)
                                 and r["position"] == position and r["version"] == version]:
                         rows.append({**row, "version": f"auto: {name}", "mode": mode, "choice": f"{mode}: {why}",
