@@ -61,6 +61,8 @@ def main() -> None:
                              "(forced:0.5, the default's, is the version 'narrowed'; others 'narrowed SUPPORT AT')")
     args = parser.parse_args()
 
+    from recipe import detector_settings, record_peak
+
     from braggsynth import io
     from braggsynth.learn import model, uncertainty
     from braggsynth.models import SHIPPED_MAX_GAP_PX, SHIPPED_MODEL, SHIPPED_WIDE_MODEL
@@ -84,11 +86,12 @@ def main() -> None:
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         cases = []
+        if args.set:
+            settings, seed = detector_settings(args.config, args.set)
         for pair in args.patterns:
             recording, peak = pair.split(":")
-            if args.set:
-                recording = recorded_again(Path(recording), Path(peak), args.config, args.set,
-                                           args.out / "recordings")
+            if args.set:  # the peak recorded again with the changed settings, named as the run's recording
+                recording = record_peak(Path(peak), settings, seed, args.out / "recordings")
             cases.append(realspace.read_simulated_case(recording, peak, args.crop))
         for path in args.measured:
             name = path.parent.name if path.stem == "intensity" else path.stem.split("_")[0]  # a run's, or a scan
@@ -162,21 +165,6 @@ def main() -> None:
                           + f" | {seconds:.0f} s |", flush=True)
     print(f"wrote {table} after {time.perf_counter() - started:.0f} s")
     summarise(table, args.thresholds)
-
-
-def recorded_again(recording: Path, peak: Path, config: Path, changes, folder: Path) -> Path:
-    """``peak`` recorded again as rule pattern_shard records it (same seeds), with the ``detector:`` settings of
-    ``config`` changed by ``KEY=VALUE`` ``changes``, into ``folder/<shape>/<shard>/`` (named as ``recording``)."""
-    from recipe import detector_settings
-
-    from braggsynth.data import shards
-
-    settings, seed = detector_settings(config, changes)
-    shape, (sample, pattern) = recording.parents[1].name, recording.stem.split("_")
-    target = folder / shape / recording.parent.name
-    target.mkdir(parents=True, exist_ok=True)
-    shards.record(peak.parent, shape, [sample], [pattern], settings, seed, target, threads=2)
-    return target / recording.name
 
 
 def summarise(table, thresholds) -> None:

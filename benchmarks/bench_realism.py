@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipe import detector_settings
+from recipe import detector_settings, record_peak
 
 
 def main() -> None:
@@ -39,7 +39,6 @@ def main() -> None:
 
     from braggsynth import figures, io
     from braggsynth.cli import setup_logging
-    from braggsynth.data import shards
     from braggsynth.report import realism
 
     setup_logging()
@@ -52,13 +51,8 @@ def main() -> None:
     print(f"{len(peaks)} peaks recorded with {settings}", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        recordings = []
-        for path in tqdm(peaks, desc="record", unit="pattern"):
-            shape, (sample, pattern) = path.parents[1].name, path.stem.split("_")
-            target = Path(folder) / shape / path.parent.name
-            target.mkdir(parents=True, exist_ok=True)
-            shards.record(path.parent, shape, [sample], [pattern], settings, seed, target, threads=2)
-            recordings.append(target / path.name)
+        recordings = [record_peak(path, settings, seed, Path(folder))
+                      for path in tqdm(peaks, desc="record", unit="pattern")]
         recorded_s = time.perf_counter() - t0
 
         def read():

@@ -37,3 +37,15 @@ def detector_settings(config_path: Path, changes) -> tuple[dict, int]:
     config = validated_config(config_path)
     set_settings(config["detector"], changes, "detector setting")
     return config["detector"], config["seed"]
+
+
+def record_peak(peak: Path, settings: dict, seed: int, folder: Path) -> Path:
+    """The peak file ``<shape>/<shard>/<sample>_<pattern>.h5`` recorded as rule pattern_shard records it (same
+    seeds) with the ``detector:`` ``settings``, into ``folder/<shape>/<shard>/`` under the same name: its path."""
+    from braggsynth.data import shards
+
+    shape, (sample, pattern) = peak.parents[1].name, peak.stem.split("_")
+    target = folder / shape / peak.parent.name
+    target.mkdir(parents=True, exist_ok=True)
+    shards.record(peak.parent, shape, [sample], [pattern], settings, seed, target, threads=2)
+    return target / peak.name
