@@ -105,6 +105,9 @@ def peaks_config(**peaks):
         ({"oversampling": [4.0, 3.0]}, "peaks.oversampling: minimum 4.0 is larger than maximum 3.0"),
         ({"oversampling": [1.5, 3.0]}, "peaks.oversampling: 1.5 is below 2, the Nyquist limit"),
         ({"backend": "pynx"}, "peaks.backend: "),
+        ({"oversampling_rocking": [2.0, 3.0]}, "peaks.oversampling_rocking: needs peaks.oversampling_per_axis: true"),
+        ({"oversampling_rocking": [1.8, 3.0], "oversampling_per_axis": True},
+         "peaks.oversampling_rocking: 1.8 is below 2, the Nyquist limit"),
     ],
 )
 def test_peak_settings_errors_name_the_key(peaks, expected):

@@ -168,11 +168,17 @@ def check_peaks(config: dict) -> None:
         scattering.reciprocal_vector(peaks["reflection"], 4.0)
     except ValueError as error:
         raise ConfigError(f"peaks.reflection: {error}") from None
-    low, high = peaks["oversampling"]
-    if low > high:
-        raise ConfigError(f"peaks.oversampling: minimum {low} is larger than maximum {high}")
-    if low < 2:
-        raise ConfigError(f"peaks.oversampling: {low} is below 2, the Nyquist limit of the intensity")
+    for key in ("oversampling", "oversampling_rocking"):
+        if peaks.get(key) is None:
+            continue
+        low, high = peaks[key]
+        if low > high:
+            raise ConfigError(f"peaks.{key}: minimum {low} is larger than maximum {high}")
+        if low < 2:
+            raise ConfigError(f"peaks.{key}: {low} is below 2, the Nyquist limit of the intensity")
+    if peaks.get("oversampling_rocking") is not None and not peaks["oversampling_per_axis"]:
+        raise ConfigError("peaks.oversampling_rocking: needs peaks.oversampling_per_axis: true (one ratio is "
+                          "drawn for every axis without it)")
     problem = scattering.backend_problem(peaks["backend"])
     if problem:
         raise ConfigError(f"peaks.backend: {problem}")
@@ -183,6 +189,9 @@ def check_one_reflection(config: dict) -> None:
     peaks = config["peaks"]
     largest = float(peaks["oversampling"][1])
     at_largest = {**peaks, "oversampling": [largest, largest]}
+    if peaks.get("oversampling_rocking") is not None:
+        rocking = float(peaks["oversampling_rocking"][1])
+        at_largest["oversampling_rocking"] = [rocking, rocking]
     for name, spec in config["shapes"].items():
         size, a = float(spec["size_nm"][0]), shapes.lattice_constant(spec["element"])
         outline = shapes.particle_polyhedron(spec, size).vertices

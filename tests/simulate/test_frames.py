@@ -58,6 +58,24 @@ def test_the_drawn_oversampling_is_what_the_grid_samples():
     np.testing.assert_allclose(frames.oversampling_of(draws.basis, atoms.positions), draws.oversampling)
 
 
+@pytest.mark.parametrize("frame", ["detector", "orthogonal"])
+def test_the_rocking_axis_draws_its_oversampling_from_its_own_range(frame):
+    """oversampling_rocking [2, 2.2] against a detector plane of [5, 6]: axis 0 of every grid is sampled
+    at 2-2.2, the others at 5 or more (the detector frame's shear only oversamples them more)."""
+    atoms = shapes.build_particle({"kind": "cube", "element": "Au"}, size_nm=4.0)
+    g = scattering.reciprocal_vector((1, 1, 1), atoms.info["lattice_constant"])
+    settings = {**SETTINGS, "frame": frame, "oversampling": [5.0, 6.0], "oversampling_rocking": [2.0, 2.2]}
+    for seed in range(5):
+        geometry = frames.draw_pattern(np.random.default_rng(seed), atoms.positions, g, settings)
+        assert geometry.frame == frame
+        assert 2.0 <= geometry.oversampling[0] <= 2.2 + 1e-9
+        assert geometry.oversampling[1:].min() >= 5.0 - 1e-9
+        np.testing.assert_allclose(frames.oversampling_of(geometry.basis, atoms.positions), geometry.oversampling)
+    unset = {**SETTINGS, "oversampling_rocking": None}
+    np.testing.assert_array_equal(frames.draw_pattern(np.random.default_rng(0), atoms.positions, g, unset).basis,
+                                  frames.draw_pattern(np.random.default_rng(0), atoms.positions, g, SETTINGS).basis)
+
+
 def test_a_patterns_file_records_the_geometry_that_rebuilds_its_grid(tmp_path):
     """PyNX and cdiutils read energy (J), distance and pixel sizes (m) where CXI puts them; with the
     recorded angles and rocking step, scattering.detector_frame_basis gives back the grid."""

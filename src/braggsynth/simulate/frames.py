@@ -134,13 +134,23 @@ def to_id01(array) -> np.ndarray:
     return np.asarray(array)[::-1, ::-1]
 
 
+def draw_axis_oversampling(rng: np.random.Generator, settings: dict, size: int) -> np.ndarray:
+    """``size`` oversampling ratios (``settings`` = the ``peaks`` config), the rocking axis first: from
+    ``oversampling_rocking`` when it is set and ``size`` > 1 (a coarse rocking step is the experimenter's
+    choice, the detector plane's sampling the detector distance's), the rest from ``oversampling``."""
+    distribution = settings.get("oversampling_distribution", "uniform")
+    rocking = settings.get("oversampling_rocking")
+    if rocking is None or size == 1:
+        return scattering.draw_oversampling(rng, settings["oversampling"], size, distribution)
+    return np.concatenate([scattering.draw_oversampling(rng, rocking, 1, distribution),
+                           scattering.draw_oversampling(rng, settings["oversampling"], size - 1, distribution)])
+
+
 def draw_orthogonal(rng: np.random.Generator, positions, settings: dict) -> PatternGeometry:
-    """The oversampling and rotation of :func:`braggsynth.simulate.scattering.draw_pattern_geometry`, in this order."""
-    oversampling, rotation = scattering.draw_pattern_geometry(rng, settings["oversampling"],
-                                                             per_axis=settings["oversampling_per_axis"],
-                                                             max_rotation_deg=settings["max_rotation_deg"],
-                                                             distribution=settings.get("oversampling_distribution",
-                                                                                       "uniform"))
+    """The oversampling (:func:`draw_axis_oversampling`: one, or one per axis with ``oversampling_per_axis``)
+    and the rotation of :func:`braggsynth.simulate.scattering.random_rotation`, in this order."""
+    oversampling = draw_axis_oversampling(rng, settings, 3 if settings["oversampling_per_axis"] else 1)
+    rotation = scattering.random_rotation(rng, settings["max_rotation_deg"])
     basis = scattering.grid_basis(positions, oversampling, rotation)
     return PatternGeometry(basis, np.broadcast_to(oversampling, (3,)).copy(), "orthogonal", rotation=rotation)
 
@@ -149,9 +159,7 @@ def draw_detector(rng: np.random.Generator, positions, reflection_vector, settin
     """Oversampling (one, or rocking and detector with ``oversampling_per_axis``), photon energy, pixel
     size, in-plane angle and azimuth, in this order, each uniform in its range."""
     ranges = settings["detector_frame"]
-    oversampling = scattering.draw_oversampling(rng, settings["oversampling"],
-                                                2 if settings["oversampling_per_axis"] else 1,
-                                                settings.get("oversampling_distribution", "uniform"))
+    oversampling = draw_axis_oversampling(rng, settings, 2 if settings["oversampling_per_axis"] else 1)
     energy = rng.uniform(*ranges["energy_kev"])
     pixel = rng.uniform(*ranges["pixel_size_um"]) * 1e-6
     nu = rng.uniform(*ranges["in_plane_angle_deg"])
