@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="record each pattern's peak again with these detector settings changed (same seeds), "
                              "and phase that recording instead: the same particles with another detector physics")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="the 32^3 model whose fill is phased, beside its .calibration.json (default: the "
+                             "shipped one); gaps wider than it fills take the shipped wide model's")
     parser.add_argument("--narrowed", nargs="*", default=["forced:0.5"], metavar="SUPPORT:AT",
                         help="narrowed intervals to phase: the short phasing whose support gives the hidden "
                              "fraction (forced or free) and the fraction at which the calibrated interval holds "
@@ -74,7 +77,7 @@ def main() -> None:
         return reconstruction.model_fill(model.load_model(path),
                                          uncertainty.read_calibration(Path(path).with_suffix(".calibration.json")))
 
-    narrow_fill, wide_fill = fill_function(SHIPPED_MODEL), fill_function(SHIPPED_WIDE_MODEL)
+    narrow_fill, wide_fill = fill_function(args.model or SHIPPED_MODEL), fill_function(SHIPPED_WIDE_MODEL)
     options = {"sequence": phasing.DEFAULT_SEQUENCE}
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "gap_modes.csv"
