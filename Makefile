@@ -48,7 +48,7 @@ docs: $(VENV)/.test-docs
 # The shipped model's recipe (about 2 hours on 2 cores; rerun after an interruption to resume), then
 # `make ship` copies the model and its card into src/braggsynth/models/. It starts from the weights of the
 # model shipped at $(INITIAL_COMMIT) (train.initial_model), taken from git so that a rerun starts from the same.
-INITIAL_COMMIT := fd6e19a2461a55a7d78d767e6eb45c25195b4043
+INITIAL_COMMIT := e9e04c6b4acbeaea95cbd6ab28fa81769b41e3cd
 # runs/<run>/initial.keras from src/braggsynth/models/<file> at <commit>, once: $(call initial_model,run,commit,file)
 initial_model = test -s runs/$(1)/initial.keras || { git show $(2):src/braggsynth/models/$(3) \
 	> runs/$(1)/.initial.keras.part && mv runs/$(1)/.initial.keras.part runs/$(1)/initial.keras; }
