@@ -18,17 +18,17 @@ def test_streams_do_not_depend_on_other_samples():
 
 def test_the_draws_of_the_workflow_repeat_with_their_seed():
     from braggsynth import seeds
-    from braggsynth.simulate import scattering, shapes
+    from braggsynth.simulate import frames, shapes
 
-    first = scattering.draw_pattern_geometry(seeds.rng(7, "bragg_peak", "cube", 0, 1), (2.5, 4.5), per_axis=True,
-                                             max_rotation_deg=10.0)
-    again = scattering.draw_pattern_geometry(seeds.rng(7, "bragg_peak", "cube", 0, 1), (2.5, 4.5), per_axis=True,
-                                             max_rotation_deg=10.0)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert first[0].shape == (3,) and np.all((2.5 <= first[0]) & (first[0] <= 4.5))
-    assert np.allclose(first[1] @ first[1].T, np.eye(3))
+    corners = np.array([[0.0, 0.0, 0.0], [40.0, 0.0, 0.0], [0.0, 40.0, 0.0], [0.0, 0.0, 40.0]])  # Angstrom
+    settings = {"oversampling": [2.5, 4.5], "oversampling_per_axis": True, "max_rotation_deg": 10.0}
+    first = frames.draw_orthogonal(seeds.rng(7, "bragg_peak", "cube", 0, 1), corners, settings)
+    again = frames.draw_orthogonal(seeds.rng(7, "bragg_peak", "cube", 0, 1), corners, settings)
+    assert np.array_equal(first.basis, again.basis) and np.array_equal(first.rotation, again.rotation)
+    assert first.oversampling.shape == (3,) and np.all((2.5 <= first.oversampling) & (first.oversampling <= 4.5))
+    assert np.allclose(first.rotation @ first.rotation.T, np.eye(3))
     # the same numbers as the rules drew before the draws moved into the package
     rng = seeds.rng(7, "bragg_peak", "cube", 0, 1)
-    assert np.array_equal(first[0], rng.uniform(2.5, 4.5, size=3))
+    assert np.array_equal(first.oversampling, rng.uniform(2.5, 4.5, size=3))
     assert shapes.draw_size_nm(seeds.rng(7, "build_particle", "cube", 3), [6, 8]) == \
         float(seeds.rng(7, "build_particle", "cube", 3).uniform(6, 8))

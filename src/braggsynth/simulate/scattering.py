@@ -151,18 +151,6 @@ def draw_oversampling(rng: np.random.Generator, oversampling_range, size: int,
     raise ValueError(f"oversampling distribution {distribution!r} is not one of {OVERSAMPLING_DISTRIBUTIONS}")
 
 
-def draw_pattern_geometry(rng: np.random.Generator, oversampling_range, *, per_axis: bool = False,
-                          max_rotation_deg: float = 180.0, distribution: str = "uniform"
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the oversampling and the q-grid rotation of one pattern (in this order, from ``rng``).
-
-    Returns (oversampling, rotation): oversampling in ``oversampling_range`` by :func:`draw_oversampling`
-    (shape (3,) with ``per_axis``, else (1,)) and the rotation of :func:`random_rotation`.
-    """
-    oversampling = draw_oversampling(rng, oversampling_range, 3 if per_axis else 1, distribution)
-    return oversampling, random_rotation(rng, max_rotation_deg)
-
-
 def _rotation_between(v_from, v_to) -> np.ndarray:
     """The smallest rotation taking the direction of ``v_from`` onto that of ``v_to``."""
     a = np.asarray(v_from, dtype=float) / np.linalg.norm(v_from)
