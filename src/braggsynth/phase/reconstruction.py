@@ -292,10 +292,10 @@ def decide_mode(intensity, gap, fill: Fill | None, *, free_below: float = FREE_B
                           **{**phasing_options, "sequence": SUPPORT_SEQUENCE})
     support = analysis_support(short.obj)
     hidden = unconstrained_modes(short.obj, support, gap)
+    why = mode_reason(hidden, free_below)
     if mode_for_share(hidden.half_hidden_share, free_below) == "free":
-        return Choice("free", why=mode_reason(hidden, free_below), hidden=hidden)
-    narrowed = narrowed_interval(fill, hidden_fraction(support, gap))
-    return Choice("narrowed", why=mode_reason(hidden, free_below), hidden=hidden, fill=narrowed)
+        return Choice("free", why=why, hidden=hidden)
+    return Choice("narrowed", why=why, hidden=hidden, fill=narrowed_interval(fill, hidden_fraction(support, gap)))
 
 
 def mode_reason(hidden, free_below: float = FREE_BELOW) -> str:
