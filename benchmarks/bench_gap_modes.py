@@ -1,7 +1,8 @@
 """The gap modes side by side in real space (issue 27): free pixels, the shipped model's fill forced, inside its
 calibrated interval and inside that interval narrowed by how hidden each voxel is, PyNX's recipes
 (``mask_interp=8,2`` kept within 0.5-1.2 with ``psf=True``, the same without ``psf`` ("mask-interp coherent"),
-and ``zero_mask=auto``), and what the default picks (:func:`braggsynth.phase.reconstruction.decide_mode`: the
+and ``zero_mask=auto``; on request the fill forced or narrowed for the first 60 % of the HIO iterations, then
+released ("forced, then free", "narrowed, then free")), and what the default picks (:func:`braggsynth.phase.reconstruction.decide_mode`: the
 half-hidden share against ``--thresholds``).
 
 For each case (a simulated pattern against its true object; a measured file against the best of
@@ -33,7 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-VERSIONS = ("free", "forced", "interval", "narrowed", "mask-interp", "mask-interp coherent", "zero-mask")
+VERSIONS = ("free", "forced", "interval", "narrowed", "mask-interp", "mask-interp coherent", "zero-mask",
+            "forced, then free", "narrowed, then free")
+#: Versions held to their fill for the first part of the phasing only, then free (as PyNX's zero_mask=auto).
+RELEASED = ", then free"
 
 
 def main() -> None:
@@ -49,7 +53,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
-    parser.add_argument("--versions", nargs="*", default=list(VERSIONS), choices=VERSIONS)
+    parser.add_argument("--versions", nargs="*", default=[v for v in VERSIONS if not v.endswith(RELEASED)],
+                        choices=VERSIONS, help="versions to phase (default: all but the two released ones)")
     parser.add_argument("--config", type=Path, default=Path("config.yaml"),
                         help="the run's config, whose detector: settings --set changes")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -82,8 +87,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "gap_modes.csv"
     fields = ["pattern", "kind", "gap_width_px", "position", "photon_share", "hidden_reference", "hidden_forced",
-              "hidden_free", "half_hidden_forced", "half_hidden_free", "version", "start", "modulus_pcc", "error",
-              "seconds"]
+              "hidden_free", "half_hidden_forced", "half_hidden_free", "modes_per_line_forced",
+              "version", "start", "modulus_pcc", "error", "seconds"]
     started = time.perf_counter()
     with realspace.ParallelRunner(args.workers) as runner, open(table, "w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=fields)
@@ -130,21 +135,30 @@ def main() -> None:
                         modes = unconstrained_modes(short[mode].obj, support_of[mode], gap)
                         shares[f"hidden_{mode}"] = modes.hidden_share
                         shares[f"half_hidden_{mode}"] = modes.half_hidden_share
+                        if mode == "forced":  # what auto sees
+                            shares["modes_per_line_forced"] = modes.max_per_line
                     recipe = reconstruction.mask_interp_fill(counts, gap | own)
                     fills = {"forced": ("forced", fill), "interval": ("interval", fill),
                              "mask-interp": ("mask-interp", recipe), "mask-interp coherent": ("mask-interp", recipe),
                              "free": ("free", None), "zero-mask": ("zero-mask", None)}
-                    fills = {version: fills[version] for version in args.versions if version != "narrowed"}
+                    narrowed = {}
                     for variant in args.narrowed:
                         source, at = variant.split(":")
                         name = "narrowed" if variant == "forced:0.5" else f"narrowed {source} {at}"
-                        fills[name] = ("narrowed", reconstruction.narrowed_interval(
+                        narrowed[name] = ("narrowed", reconstruction.narrowed_interval(
                             fill, hidden_fraction(support_of[source], gap), float(at)))
+                    if "narrowed" in narrowed:
+                        fills["narrowed, then free"] = narrowed["narrowed"]
+                    fills["forced, then free"] = fills["forced"]
+                    fills = {version: held for version, held in (fills | narrowed).items()
+                             if version in args.versions or version.startswith("narrowed ")}
                     jobs, keys = [], []
                     for version, (mode, held) in fills.items():
                         values, unknown, bounds = reconstruction.phase_inputs(counts, gap, mode=mode, fill=held,
                                                                               free=free)
                         extra = {**reconstruction.mode_options(mode), "psf": version == "mask-interp"}
+                        if version.endswith(RELEASED):
+                            extra["free_after"] = reconstruction.ZERO_MASK_FREE_AFTER
                         for start in range(args.starts):
                             jobs.append({"intensity": values, "unknown": unknown, "bounds": bounds,
                                          "seed": reconstruction.start_seed(args.seed, start), **options, **extra})
