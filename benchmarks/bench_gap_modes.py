@@ -2,8 +2,8 @@
 calibrated interval and inside that interval narrowed by how hidden each voxel is, PyNX's recipes
 (``mask_interp=8,2`` kept within 0.5-1.2 with ``psf=True``, the same without ``psf`` ("mask-interp coherent"),
 and ``zero_mask=auto``; on request the fill forced or narrowed for the first 60 % of the HIO iterations, then
-released ("forced, then free", "narrowed, then free")), and what the default picks (:func:`braggsynth.phase.reconstruction.decide_mode`: the
-half-hidden share against ``--thresholds``).
+released ("forced, then free", "narrowed, then free")), and what the default picks
+(:func:`braggsynth.phase.reconstruction.decide_mode`: the half-hidden share against ``--thresholds``).
 
 For each case (a simulated pattern against its true object; a measured file against the best of
 ``--reference-starts`` gap-free phasings, the others giving the floor), each gap width and position
@@ -111,7 +111,7 @@ def main() -> None:
         for case in cases:
             counts = np.asarray(case.counts, dtype=np.float64)
             own = np.zeros(counts.shape, bool) if case.unmeasured is None else case.unmeasured
-            peak_x = realspace.peak_position(counts)[2]
+            peak_x = realspace.case_peak(case)[2]
             support = realspace.reference_support(case.reference)
             for width in args.widths:
                 for position in args.positions:

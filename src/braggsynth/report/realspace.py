@@ -169,23 +169,40 @@ class ParallelRunner:
             self._pool = None
 
 
-def simulated_case(name: str, counts, amplitude, crop_px: int) -> Case:
+def simulated_case(name: str, counts, amplitude, crop_px: int, unmeasured=None) -> Case:
     """A held-out simulated pattern's case: its recorded ``counts`` (without gaps) and exact complex
-    ``amplitude``, cropped to the cube of side ``crop_px`` around the peak; the reference is the true object."""
-    counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
-    return Case(name, "simulated", counts, phasing.true_object(amplitude))
+    ``amplitude``, cropped to the cube of side ``crop_px`` around the peak; the reference is the true object.
+
+    ``unmeasured`` (bool (z, y, x) or None): the recording's masked voxels (bad pixels, aliens), left free in
+    every version as a measured file's own mask is, and never taken for the peak."""
+    counts = np.asarray(counts)
+    if unmeasured is None or not np.any(unmeasured):
+        counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
+        return Case(name, "simulated", counts, phasing.true_object(amplitude))
+    unmeasured = np.asarray(unmeasured, dtype=bool)
+    window = peak_window(np.where(unmeasured, 0, counts), crop_px)
+    own = unmeasured[window]
+    return Case(name, "simulated", counts[window], phasing.true_object(np.asarray(amplitude)[window]),
+                unmeasured=own if own.any() else None)
+
+
+def case_peak(case: Case) -> tuple[int, int, int]:
+    """:func:`peak_position` of a case's counts, its own unmeasured voxels (aliens, bad pixels) left out."""
+    counts = np.asarray(case.counts, dtype=np.float64)
+    return peak_position(counts if case.unmeasured is None else np.where(case.unmeasured, 0.0, counts))
 
 
 def read_simulated_case(recording, peak, crop_px: int) -> Case:
     """:func:`simulated_case` of a detector recording file and its peak file, named ``shape/sample`` (the shard
-    folder's parent and the recording's stem)."""
+    folder's parent and the recording's stem), its bad pixels and aliens unmeasured."""
     from pathlib import Path
 
     from braggsynth import io
 
     recording = Path(recording)
-    return simulated_case(f"{recording.parents[1].name}/{recording.stem}",
-                          io.read_detector_pattern(recording)["counts"], io.read_peak(peak)["amplitude"], crop_px)
+    pattern = io.read_detector_pattern(recording)
+    return simulated_case(f"{recording.parents[1].name}/{recording.stem}", pattern["counts"],
+                          io.read_peak(peak)["amplitude"], crop_px, unmeasured=pattern["bad"])
 
 
 def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts: int, seed: int, runner,
@@ -259,7 +276,7 @@ def real_space_check(cases, fill_functions: dict, *, baselines, gap_widths_px=(6
     rows, gap_rows, examples, curves, first, title = [], [], {}, {}, True, ""
     for case in cases:
         counts = np.asarray(case.counts, dtype=np.float64)
-        peak_x = peak_position(counts)[2]
+        peak_x = case_peak(case)[2]
         support = reference_support(case.reference)
         for width in gap_widths_px:
             for position in positions:
