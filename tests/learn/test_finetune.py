@@ -42,3 +42,14 @@ def test_a_64_cubed_scan_with_a_gap_through_its_centre_is_fine_tuned():
                                held_back=8, progress=False)
     assert result.train_windows == 16 and result.held_back_windows == 8
     assert np.isfinite(result.pcc_before) and np.isfinite(result.pcc_after) and result.pcc_after != result.pcc_before
+
+
+def test_a_scan_without_gaps_is_given_artificial_gaps_of_the_widths_asked_for():
+    scan, _ = central_gap_scan()
+    none = np.zeros(scan.shape, dtype=bool)
+    with pytest.raises(ValueError, match="no stripe"):
+        finetune.scan_windows(scan, none, np.random.default_rng(0), patch_size=32)
+    found = finetune.scan_windows(scan, none, np.random.default_rng(0), patch_size=32, windows=16, held_back=8,
+                                  gap_widths=[6])
+    for mask in np.concatenate([found["train"]["mask"], found["held_back"]["mask"]]):
+        assert min(mask.any(axis=(0, 1)).sum(), mask.any(axis=(0, 2)).sum()) == 6  # one 6 px plane, normal to x or y

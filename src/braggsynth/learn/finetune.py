@@ -66,7 +66,7 @@ def split_axis(shape, patch_size: int) -> int:
 
 
 def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: int, windows: int = DEFAULT_WINDOWS,
-                 held_back: int = DEFAULT_HELD_BACK) -> dict:
+                 held_back: int = DEFAULT_HELD_BACK, gap_widths=None) -> dict:
     """Training and held-back windows of a scan with artificial gaps like its real ones.
 
     Parameters
@@ -81,6 +81,9 @@ def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: i
         window side (the model's).
     windows, held_back
         windows wanted in each half (:func:`split_axis`); fewer when fewer positions exist.
+    gap_widths
+        widths (px) of the artificial gap planes, instead of the real gaps' (:func:`gap_widths_of`): for a scan
+        without gaps, or to train for other gaps; no cross.
 
     Returns
     -------
@@ -95,7 +98,12 @@ def scan_windows(intensity, gap_mask, rng: np.random.Generator, *, patch_size: i
     """
     intensity = np.where(gap_mask, 0.0, np.asarray(intensity, dtype=np.float64))
     gap_mask = np.asarray(gap_mask, dtype=bool)
-    widths, cross_probability = gap_widths_of(gap_mask)
+    if gap_widths is None:
+        widths, cross_probability = gap_widths_of(gap_mask)
+    else:
+        widths, cross_probability = sorted({int(w) for w in gap_widths}), 0.0
+        if not widths or min(widths) < 1:
+            raise ValueError(f"gap widths {list(gap_widths)}: expected one or more widths of at least 1 px")
     widest = patch_size - 2
     if max(widths) > widest:
         raise ValueError(f"a {max(widths)} px gap does not fit in a {patch_size}^3 window")
@@ -138,7 +146,7 @@ class FineTuning:
 
 def finetune(model, intensity, gap_mask, *, steps: int = DEFAULT_STEPS, batch_size: int = 8,
              learning_rate: float = DEFAULT_LEARNING_RATE, windows: int = DEFAULT_WINDOWS,
-             held_back: int = DEFAULT_HELD_BACK, seed: int = 0, progress: bool = True) -> FineTuning:
+             held_back: int = DEFAULT_HELD_BACK, seed: int = 0, progress: bool = True, gap_widths=None) -> FineTuning:
     """Fine-tune an inpainting model on a scan (module docstring); the model is trained in place.
 
     Parameters
@@ -159,6 +167,8 @@ def finetune(model, intensity, gap_mask, *, steps: int = DEFAULT_STEPS, batch_si
         seeds the windows, their order and augmentation.
     progress
         show a progress bar.
+    gap_widths
+        widths (px) of the artificial gaps, instead of the real gaps' (:func:`scan_windows`).
     """
     import keras
 
@@ -170,7 +180,8 @@ def finetune(model, intensity, gap_mask, *, steps: int = DEFAULT_STEPS, batch_si
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(int(seed))
     patch_size = patch_size_of(model)
-    chosen = scan_windows(intensity, gap_mask, rng, patch_size=patch_size, windows=windows, held_back=held_back)
+    chosen = scan_windows(intensity, gap_mask, rng, patch_size=patch_size, windows=windows, held_back=held_back,
+                          gap_widths=gap_widths)
     train, held = chosen["train"], chosen["held_back"]
     before = score(model, held)
     method = prefill_of(model)
