@@ -58,14 +58,14 @@ def main() -> None:
         volumes = evaluate.measured_volumes(intensity, name=name, excluded=mask)
         rows, _ = evaluate.evaluate_volumes(volumes, models, progress=False)
         rows = [r for r in rows if r["gap_width_px"] != "all" and not r["scope"].endswith("vs expected")]
-        widths = sorted({r["gap_width_px"] for r in rows})
+        scored = sorted({r["gap_width_px"] for r in rows})
         print(f"\n{name}, scored half, PCC log(I + 1) over the gap voxels, per width (px) "
-              + " / ".join(map(str, widths)))
-        print("| method | " + " | ".join(f"{w} px" for w in widths) + " |")
-        print("|---|" + "---:|" * len(widths))
+              + " / ".join(map(str, scored)))
+        print("| method | " + " | ".join(f"{w} px" for w in scored) + " |")
+        print("|---|" + "---:|" * len(scored))
         for method in dict.fromkeys(r["method"] for r in rows):
             cells = [next((r["pcc_mean"] for r in rows if r["method"] == method and r["gap_width_px"] == w),
-                          float("nan")) for w in widths]
+                          float("nan")) for w in scored]
             print(f"| {method} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
 
 
