@@ -39,7 +39,7 @@ def main() -> None:
     from braggsynth.report import realspace
 
     intensity, mask = io.read_measured(args.measured)[:2]
-    counts, own = realspace.crop_around_peak(intensity, args.crop, mask)
+    counts, own = realspace.crop_around_peak(intensity, args.crop, mask, unmeasured=mask)
     own = np.zeros(counts.shape, bool) if own is None else own
     print(f"| scan | gap (px) | starts | free (s) | auto (s) | ratio | auto chose |  ({os.cpu_count()} cores)")
     print("|---|---:|---:|---:|---:|---:|---|")

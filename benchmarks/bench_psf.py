@@ -36,7 +36,7 @@ def main() -> None:
     with realspace.ParallelRunner(args.workers) as runner:
         for path in args.files:
             intensity, mask = io.read_measured(path)
-            counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask)
+            counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask, unmeasured=mask)
             for psf in (False, True):
                 found = []
 

@@ -37,7 +37,7 @@ def main() -> None:
     cases = []
     for path in args.measured:
         intensity, mask = io.read_measured(path)[:2]
-        counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask)
+        counts, unmeasured = realspace.crop_around_peak(intensity, args.crop, mask, unmeasured=mask)
         unmeasured = np.zeros(counts.shape, bool) if unmeasured is None else unmeasured
         values, unknown, bounds = reconstruction.phase_inputs(counts, unmeasured, mode="free")
         t0 = time.perf_counter()

@@ -42,7 +42,7 @@ def main() -> None:
     from braggsynth.report import realspace
 
     intensity, mask = io.read_measured(args.scan)[:2]
-    counts, unmeasured = realspace.crop_around_peak(intensity, 64, mask)
+    counts, unmeasured = realspace.crop_around_peak(intensity, 64, mask, unmeasured=mask)
     unmeasured = np.zeros(counts.shape, bool) if unmeasured is None else unmeasured
     peak = np.unravel_index(int(np.argmax(np.where(unmeasured, -np.inf, counts))), counts.shape)
     gap = realspace.gap_at(counts.shape, int(peak[2]), args.gap, "through") & ~unmeasured

@@ -65,9 +65,10 @@ class Case:
     unmeasured: np.ndarray | None = None
 
 
-def crop_around_peak(volume, crop_px: int, *others):
-    """The ``crop_px``^3 cube of ``volume`` (and of each of ``others``) around the maximum of ``volume``."""
-    window = peak_window(volume, crop_px)
+def crop_around_peak(volume, crop_px: int, *others, unmeasured=None):
+    """The ``crop_px``^3 cube of ``volume`` (and of each of ``others``) around the maximum of ``volume``, its
+    ``unmeasured`` voxels (bool (z, y, x) or None: aliens, bad pixels) never taken for it."""
+    window = peak_window(np.asarray(volume) if unmeasured is None else np.where(unmeasured, 0, volume), crop_px)
     cropped = [np.asarray(volume)[window]] + [None if o is None else np.asarray(o)[window] for o in others]
     return cropped if others else cropped[0]
 
@@ -175,15 +176,9 @@ def simulated_case(name: str, counts, amplitude, crop_px: int, unmeasured=None) 
 
     ``unmeasured`` (bool (z, y, x) or None): the recording's masked voxels (bad pixels, aliens), left free in
     every version as a measured file's own mask is, and never taken for the peak."""
-    counts = np.asarray(counts)
-    if unmeasured is None or not np.any(unmeasured):
-        counts, amplitude = crop_around_peak(counts, crop_px, amplitude)
-        return Case(name, "simulated", counts, phasing.true_object(amplitude))
-    unmeasured = np.asarray(unmeasured, dtype=bool)
-    window = peak_window(np.where(unmeasured, 0, counts), crop_px)
-    own = unmeasured[window]
-    return Case(name, "simulated", counts[window], phasing.true_object(np.asarray(amplitude)[window]),
-                unmeasured=own if own.any() else None)
+    counts, amplitude, own = crop_around_peak(counts, crop_px, amplitude, unmeasured, unmeasured=unmeasured)
+    return Case(name, "simulated", counts, phasing.true_object(amplitude),
+                unmeasured=own if own is not None and own.any() else None)
 
 
 def case_peak(case: Case) -> tuple[int, int, int]:
@@ -210,7 +205,7 @@ def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts:
     """A measured file's case: its intensity (and own ``mask`` of unmeasured pixels, or None) cropped to the
     cube of side ``crop_px`` around the peak; the reference is its gap-free reconstruction
     (:func:`measured_reference`)."""
-    counts, unmeasured = crop_around_peak(intensity, crop_px, mask)
+    counts, unmeasured = crop_around_peak(intensity, crop_px, mask, unmeasured=mask)
     reference, floor = measured_reference(counts, starts=reference_starts, seed=seed, runner=runner,
                                           unmeasured=unmeasured, **phasing_options)
     return Case(name, "measured", counts, reference, floor, unmeasured)
