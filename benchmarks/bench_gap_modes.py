@@ -11,7 +11,9 @@ For each case (a simulated pattern against its true object; a measured file agai
 (modulus PCC after registration). The hidden share is computed three ways: on the reference's support
 (|object| > 10 % of its maximum), and on the supports of the short phasings with the gap forced to the fill
 (what ``auto`` uses) and left free (:func:`braggsynth.phase.reconstruction.analysis_support`), to measure which
-support is good enough. Writes one CSV row per start (``--out``/gap_modes.csv) and prints the table, then for
+support is good enough; the most hidden modes of one line on the reference's support
+(``modes_per_line_reference``) counts the fringes the gap hides (its width over the fringe period across it),
+which no version can see. Writes one CSV row per start (``--out``/gap_modes.csv) and prints the table, then for
 each threshold how ``auto`` fares.
 
 ``--set KEY=VALUE`` records each pattern's peak again with the run's (``--config``) detector settings changed
@@ -87,7 +89,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "gap_modes.csv"
     fields = ["pattern", "kind", "gap_width_px", "position", "photon_share", "hidden_reference", "hidden_forced",
-              "hidden_free", "half_hidden_forced", "half_hidden_free", "modes_per_line_forced",
+              "hidden_free", "half_hidden_forced", "half_hidden_free", "modes_per_line_reference",
+              "modes_per_line_forced",
               "version", "start", "modulus_pcc", "error", "seconds"]
     started = time.perf_counter()
     with realspace.ParallelRunner(args.workers) as runner, open(table, "w", newline="") as out:
@@ -123,7 +126,8 @@ def main() -> None:
                     free = own & ~gap if own.any() else None
                     function = wide_fill if width > SHIPPED_MAX_GAP_PX else narrow_fill
                     fill = function(np.where(gap | own, 0.0, counts), gap | own)
-                    shares = {"hidden_reference": unconstrained_modes(case.reference, support, gap).hidden_share}
+                    known = unconstrained_modes(case.reference, support, gap)  # the truth's: no version sees it
+                    shares = {"hidden_reference": known.hidden_share, "modes_per_line_reference": known.max_per_line}
                     short, support_of = {}, {}
                     for mode in ("forced", "free"):
                         values, unknown, bounds = reconstruction.phase_inputs(counts, gap, mode=mode, fill=fill,
