@@ -30,26 +30,19 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import sys
 from pathlib import Path
 
+import keras
 import numpy as np
+from keras import layers
 
-# TensorFlow's oneDNN kernels run 3D convolutions 5-100x faster on CPU than its default ones here
-# (TensorFlow 2.21 leaves them off); the setting is read when TensorFlow is imported, and the user's wins.
-_ONEDNN_UNSET = "TF_ENABLE_ONEDNN_OPTS" not in os.environ
-_TENSORFLOW_IMPORTED = "tensorflow" in sys.modules
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from braggsynth import io  # noqa: E402
-from braggsynth.models import SHIPPED_MODEL, window_of  # noqa: E402
-from braggsynth.score import baselines  # noqa: E402
+from braggsynth import io
+from braggsynth.learn import ONEDNN_UNSET, TENSORFLOW_IMPORTED
+from braggsynth.models import SHIPPED_MODEL, window_of
+from braggsynth.score import baselines
 
 log = logging.getLogger("braggsynth.learn.model")
-if _ONEDNN_UNSET and _TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
+if ONEDNN_UNSET and TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
     log.warning("TensorFlow was imported before braggsynth.learn.model without TF_ENABLE_ONEDNN_OPTS=1: "
                 "3D convolutions may run many times slower on CPU")
 
