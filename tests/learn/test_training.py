@@ -45,6 +45,12 @@ def test_every_learn_module_turns_onednn_on_before_tensorflow_loads(module):
     assert "imported before" not in result.stderr
 
 
+def test_cpu_lacks_bfloat16_reads_the_flags():
+    assert training.cpu_lacks_bfloat16("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert not training.cpu_lacks_bfloat16("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert not training.cpu_lacks_bfloat16("Processor : ARMv8\n")  # no flags line: unknown, no warning
+
+
 def _loss_inputs():
     rng = np.random.default_rng(4)
     target = rng.random((2, 32, 32, 32, 1)).astype(np.float32)

@@ -51,6 +51,9 @@ log = logging.getLogger("braggsynth.learn.training")
 TARGETS = {"counts": "target", "expected": "expected"}
 #: Keras dtype policies, float32 or bfloat16 arithmetic with float32 weights (AVX512-BF16 CPUs, GPUs).
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: CPU flags (Linux /proc/cpuinfo) of the bfloat16 instructions oneDNN needs; without them TensorFlow falls back
+#: to its Eigen kernels, about 10x slower than float32 (a training step of the default run: 12 s against 1 s).
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Threads loading training batches beside the network (2 cores, bfloat16, the shipped width, epochs of 256
 #: patches of the default dataset, benchmarks/bench_training_step.py: 30.1, 30.3, 32.3 patches/s against 30.9,
 #: 24.4, 29.5 with batches loaded between steps, runs alternated; 36.9 against 27.8 in an earlier pair).
@@ -413,6 +416,25 @@ def _warm_start(model, path) -> dict:
     return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+def cpu_lacks_bfloat16(cpuinfo: str | None = None) -> bool:
+    """True where the CPU's flags (``/proc/cpuinfo``, or its text) name none of :data:`BFLOAT16_CPU_FLAGS`.
+
+    False when the flags cannot be read (not Linux) or a GPU does the arithmetic.
+    """
+    if cpuinfo is None:
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return False
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[-1].split()}
+    return bool(flags) and not flags.intersection(BFLOAT16_CPU_FLAGS)
+
+
 def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
           seed: int = 0, gap_widths=None, patience: int = 6, reduce_lr_patience: int = 2,
           reduce_lr_factor: float = 0.5, min_learning_rate: float = 1e-5, time_limit_minutes: float | None = None,
@@ -513,6 +535,9 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
 
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision == "bfloat16" and keras.backend.backend() == "tensorflow" and cpu_lacks_bfloat16():
+        log.warning("train.precision bfloat16 on a CPU without bfloat16 instructions (%s): TensorFlow falls back to "
+                    "kernels about 10x slower than float32; set train.precision: float32", "/".join(BFLOAT16_CPU_FLAGS))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     state_path, last_path = output_dir / STATE_FILE, output_dir / LAST_MODEL
