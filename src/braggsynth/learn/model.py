@@ -43,7 +43,7 @@ from braggsynth.score import baselines
 
 log = logging.getLogger("braggsynth.learn.model")
 if ONEDNN_UNSET and TENSORFLOW_IMPORTED and keras.backend.backend() == "tensorflow":
-    log.warning("TensorFlow was imported before braggsynth.learn.model without TF_ENABLE_ONEDNN_OPTS=1: "
+    log.warning("TensorFlow was imported before braggsynth.learn without TF_ENABLE_ONEDNN_OPTS=1: "
                 "3D convolutions may run many times slower on CPU")
 
 PATCH_SIZE = 32
