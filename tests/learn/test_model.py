@@ -78,6 +78,34 @@ def test_saved_model_remembers_its_prefill_and_loads_in_safe_mode(tmp_path):
     assert gapmodel.prefill_of(loaded) == "smoothed_linear"
 
 
+def test_a_model_trained_in_bfloat16_loads_for_inference_in_float32(tmp_path):
+    """The file keeps the mixed policy (to resume training in it); inference gets float32, same weights."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        net = gapmodel.build_model(prefill="smoothed_linear", **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    rng = np.random.default_rng(1)
+    net.set_weights([w + rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim > 1 else w  # kernels
+                     for w in net.get_weights()])  # (the last one starts at zero: no correction to compare)
+    gapmodel.save_model(net, tmp_path / "bf16.keras")
+
+    loaded = gapmodel.load_model(tmp_path / "bf16.keras")
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    assert gapmodel.prefill_of(loaded) == "smoothed_linear"
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), net.get_weights()))
+    patches, masks = gapped_batch()
+    inputs = gapmodel.model_inputs(patches, masks, "smoothed_linear")
+    fill32, fill16 = np.asarray(loaded(inputs)), np.asarray(net(inputs))
+    assert fill32.dtype == np.float32
+    assert not np.array_equal(fill32, fill16)  # the bfloat16 arithmetic is gone ...
+    assert np.abs(fill32 - fill16).max() < 0.1 * np.abs(fill32 - inputs[..., :1]).max()  # ... not the function
+    resumed = gapmodel.load_model(tmp_path / "bf16.keras", compile=True)
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in resumed.layers}
+    float32 = gapmodel.build_model(**TINY)
+    assert gapmodel.as_float32(float32) is float32
+
+
 def test_load_model_refuses_lambda_layers(tmp_path):
     inputs = keras.Input((4,))
     outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)

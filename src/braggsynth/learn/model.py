@@ -272,16 +272,34 @@ def load_model(path=None, *, compile: bool = False) -> keras.Model:
     structure first; a file with Lambda layers or pickled code is refused).
 
     ``path`` None loads the model shipped with the package (:data:`braggsynth.models.SHIPPED_MODEL`);
-    ``compile`` also restores its loss and optimizer state (to resume training).
+    ``compile`` also restores its loss and optimizer state (to resume training, in the precision it was
+    trained in).  Without it the model is returned in float32 (:func:`as_float32`): one trained in bfloat16
+    mixed precision keeps that policy in its file, and on a CPU without AVX512-BF16 or AMX it would infer
+    about 7 times slower, with other numbers than the float32 model a card ships.
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     if not path.is_file():
         raise io.DataFileError(f"{path}: model file not found")
     window_of(path)  # a braggsynth inpainting model, checked before any of it loads
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+        loaded = keras.saving.load_model(path, safe_mode=True, compile=compile)
     except (ValueError, OSError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: refused or unreadable model file ({str(error).splitlines()[0]})") from None
+    return loaded if compile else as_float32(loaded)
+
+
+def as_float32(model) -> keras.Model:
+    """``model`` itself if every layer computes in float32, else a float32 copy with the same weights (a
+    model trained in mixed precision keeps float32 variables, so they carry over exactly)."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def save_model(model, path) -> Path:
