@@ -39,12 +39,12 @@ def main() -> None:
     from braggsynth.learn.uncertainty import read_calibration
     from braggsynth.models import SHIPPED_MODEL
     from braggsynth.phase import phasing, reconstruction
-    from braggsynth.report import realspace
+    from braggsynth.report import evaluate, realspace
 
     intensity, mask = io.read_measured(args.scan)[:2]
     counts, unmeasured = realspace.crop_around_peak(intensity, 64, mask, unmeasured=mask)
     unmeasured = np.zeros(counts.shape, bool) if unmeasured is None else unmeasured
-    peak = np.unravel_index(int(np.argmax(np.where(unmeasured, -np.inf, counts))), counts.shape)
+    peak = evaluate.peak_position(np.where(unmeasured, 0.0, counts))  # smoothed 3^3: a hot voxel is not the peak
     gap = realspace.gap_at(counts.shape, int(peak[2]), args.gap, "through") & ~unmeasured
     reference, floor = realspace.measured_reference(counts, starts=args.starts, seed=0,
                                                     runner=reconstruction.run_in_turn, unmeasured=unmeasured)
