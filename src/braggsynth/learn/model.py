@@ -275,7 +275,7 @@ def load_model(path=None, *, compile: bool = False) -> keras.Model:
     ``compile`` also restores its loss and optimizer state (to resume training, in the precision it was
     trained in).  Without it the model is returned in float32 (:func:`as_float32`): one trained in bfloat16
     mixed precision keeps that policy in its file, and on a CPU without AVX512-BF16 or AMX it would infer
-    about 7 times slower, with other numbers than the float32 model a card ships.
+    about 26 times slower, with other numbers than the float32 model a card ships.
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     if not path.is_file():
