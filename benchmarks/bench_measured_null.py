@@ -59,27 +59,15 @@ def margin(scores, baseline: str, width, baselines) -> float:
 
 def held_out_recordings(run: Path, stage: str = "detector") -> list[Path]:
     """The run's files of ``stage`` (detector recordings, or peaks) of validation- and test-split particles, in
-    path order."""
-    import yaml
+    path order (the splits of the run's config, schema defaults filled in, as the workflow draws them)."""
+    from recipe import validated_config
 
     from braggsynth.data.dataset import source_id, split_of
 
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    fractions = config.get("dataset", {}).get("split_fractions")
-    found = []
-    for path in sorted((run / "results" / stage).glob("*/*/*.h5")):
-        shape, sample = path.parents[1].name, path.stem.split("_")[0]
-        split = (split_of(source_id(shape, sample), config["seed"], fractions) if fractions
-                 else split_of(source_id(shape, sample), config["seed"]))
-        if split != "train":
-            found.append(path)
-    return found
-
-
-def percentile(value: float, population) -> float:
-    """Share (%) of ``population`` below ``value`` (ties count half)."""
-    population = np.asarray(population, dtype=float)
-    return 100.0 * (np.sum(population < value) + 0.5 * np.sum(population == value)) / len(population)
+    config = validated_config(run / "config.yaml")
+    fractions = config["dataset"]["split_fractions"]
+    return [path for path in sorted((run / "results" / stage).glob("*/*/*.h5"))
+            if split_of(source_id(path.parents[1].name, path.stem.split("_")[0]), config["seed"], fractions) != "train"]
 
 
 def main() -> None:
@@ -104,6 +92,7 @@ def main() -> None:
     from braggsynth import inpaint, io
     from braggsynth.learn import model as keras_model
     from braggsynth.report import evaluate
+    from braggsynth.report.realism import percentile_of
     from braggsynth.score.baselines import BASELINES
     from braggsynth.simulate import gaps
 
@@ -123,28 +112,28 @@ def main() -> None:
     lowest = min(f["peak"] for f in files.values()) / args.flux_ratio
     highest = max(f["peak"] for f in files.values()) * args.flux_ratio
     recordings = []
-    folder = tempfile.TemporaryDirectory()
-    if args.set:
-        from recipe import detector_settings, record_peak
+    with tempfile.TemporaryDirectory() as folder:
+        if args.set:
+            from recipe import detector_settings, record_peak
 
-        settings, seed = detector_settings(args.run / "config.yaml", args.set)
-        print(f"held-out peaks recorded with {settings}", flush=True)
-        paths = [record_peak(peak, settings, seed, Path(folder.name))
-                 for peak in tqdm(held_out_recordings(args.run, "peaks")[:args.patterns], desc="record", unit="peak")]
-    else:
-        paths = held_out_recordings(args.run)[:args.patterns]
-    for path in tqdm(paths, desc="recordings", unit="file"):
-        recording = io.read_detector_pattern(path)
-        counts = recording["counts"].astype(np.float64)
-        peak = peak_counts(counts)
-        if not lowest <= peak <= highest or gaps.gap_width_px(recording["mask"]) > widest:
-            continue
-        volumes = evaluate.measured_volumes(counts, name=path.stem, offsets_px=(0,),
-                                            excluded=recording["mask"] | recording["bad"])
-        recordings.append({"name": f"{path.parents[1].name}/{path.stem}", "peak": peak,
-                           "scores": margins(volumes, model, baselines)})
+            settings, seed = detector_settings(args.run / "config.yaml", args.set)
+            print(f"held-out peaks recorded with {settings}", flush=True)
+            peaks = held_out_recordings(args.run, "peaks")[:args.patterns]
+            paths = [record_peak(peak, settings, seed, Path(folder))
+                     for peak in tqdm(peaks, desc="record", unit="peak")]
+        else:
+            paths = held_out_recordings(args.run)[:args.patterns]
+        for path in tqdm(paths, desc="recordings", unit="file"):
+            recording = io.read_detector_pattern(path)
+            counts = recording["counts"].astype(np.float64)
+            peak = peak_counts(counts)
+            if not lowest <= peak <= highest or gaps.gap_width_px(recording["mask"]) > widest:
+                continue
+            volumes = evaluate.measured_volumes(counts, name=path.stem, offsets_px=(0,),
+                                                excluded=recording["mask"] | recording["bad"])
+            recordings.append({"name": f"{path.parents[1].name}/{path.stem}", "peak": peak,
+                               "scores": margins(volumes, model, baselines)})
 
-    folder.cleanup()
     lines = [f"Model `{args.model or 'shipped'}`; recordings: held-out splits of `{args.run}`"
              + (f", recorded again with {' '.join(args.set)}" if args.set else "")
              + ("; the measured files' fit half" if args.half == "fit" else "") + ", peak within "
@@ -160,8 +149,6 @@ def main() -> None:
             continue
         for baseline in ("smoothed_linear", "best"):
             for width in widths:
-                if baseline not in baselines and baseline != "best":
-                    continue
                 population = [margin(r["scores"], baseline, width, baselines) for r in near]
                 population = [value for value in population if np.isfinite(value)]  # a gap of zeros has no PCC
                 mine = margin(found["scores"], baseline, width, baselines)
@@ -169,7 +156,7 @@ def main() -> None:
                 behind = sum(value < 0 for value in population)
                 lines.append(f"| {name} ({found['peak']:.3g}) | {len(population)} | {baseline} | {width} | "
                              f"{mine:+.4f} | {mid:+.4f} ({low:+.4f} to {high:+.4f}) | {behind} of {len(population)} | "
-                             f"{percentile(mine, population):.0f} % |")
+                             f"{percentile_of(mine, population):.0f} % |")
     lines += ["", "| recording | peak | " + " | ".join(f"model - smoothed_linear, {w}" for w in widths) + " |",
               "|---|---:|" + "---:|" * len(widths)]
     for r in recordings:
