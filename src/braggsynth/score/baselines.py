@@ -46,36 +46,57 @@ def zero_fill(volume, mask) -> np.ndarray:
     return np.where(np.asarray(mask, dtype=bool), 0.0, volume).astype(np.float32)
 
 
-def _interpolate_along(values, known, axis):
-    """Linear interpolation along ``axis`` between the nearest known voxels on either side (NaN where one lacks).
+def _line_fill(known, sides: str):
+    """Where one line's gap voxels take their values from, for the pattern ``known`` (n,) bool of its known
+    voxels: (positions, index before, index after) of the unknown voxels with a known voxel on both sides
+    (``sides="both"``), or on one side only (``"one"``; before = after = that voxel)."""
+    n = len(known)
+    position = np.arange(n)
+    before = np.maximum.accumulate(np.where(known, position, -1))
+    after = np.minimum.accumulate(np.where(known, position, n)[::-1])[::-1]
+    has_before, has_after = before >= 0, after < n
+    if sides == "both":
+        wanted = ~known & has_before & has_after
+    else:
+        wanted = ~known & (has_before ^ has_after)
+        before = after = np.where(has_before, before, after)
+    return position[wanted], before[wanted], after[wanted]
 
-    Returns (both-sided, one-sided) arrays of ``values``' shape; only the lines along ``axis`` that hold both
-    known and unknown voxels are computed (a gap plane normal to x has none along y).
+
+def _interpolate_along(values, known, axis, sides: str):
+    """The unknown voxels filled from the nearest known voxels of their line along ``axis``: linearly between
+    the two where both sides have one (``sides="both"``), else as the one side's (``"one"``).
+
+    Lines with the same pattern of known voxels (every line across a gap plane) share one
+    :func:`_line_fill`.  Returns (filled, found), float64 and bool arrays of ``values``' shape (0 and False
+    elsewhere), or None where no voxel is filled.
     """
-    moved_values = np.moveaxis(values, axis, -1)
-    moved_known = np.moveaxis(known, axis, -1)
-    lines = moved_known.any(axis=-1) & ~moved_known.all(axis=-1)
-    both = np.full(moved_values.shape, np.nan)
-    one = np.full(moved_values.shape, np.nan)
-    if lines.any():
-        both[lines], one[lines] = _interpolate_lines(moved_values[lines], moved_known[lines])
-    return np.moveaxis(both, -1, axis), np.moveaxis(one, -1, axis)
-
-
-def _interpolate_lines(values, known):
-    """:func:`_interpolate_along` on (lines, n) arrays, along their last axis."""
-    n = values.shape[-1]
-    index = np.broadcast_to(np.arange(n), values.shape)
-    before = np.maximum.accumulate(np.where(known, index, -1), axis=-1)
-    after = np.flip(np.minimum.accumulate(np.flip(np.where(known, index, n), axis=-1), axis=-1), axis=-1)
-    ok = ~known & (before >= 0) & (after < n)
-    low = np.take_along_axis(values, np.clip(before, 0, n - 1), axis=-1)
-    high = np.take_along_axis(values, np.clip(after, 0, n - 1), axis=-1)
-    span = np.maximum(after - before, 1)
-    result = np.where(ok, low + (high - low) * (index - before) / span, np.nan)
-    one_sided = ~known & ~ok & ((before >= 0) | (after < n))
-    nearest = np.where(before >= 0, low, high)
-    return result, np.where(one_sided, nearest, np.nan)
+    n = known.shape[axis]
+    line_known = np.ascontiguousarray(np.moveaxis(known, axis, -1)).reshape(-1, n)
+    packed = np.packbits(line_known, axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    members = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
+    filled = found = line_values = None
+    for line, lines in zip(first, members):
+        position, before, after = _line_fill(line_known[line], sides)
+        if not len(position):
+            continue
+        if filled is None:
+            line_values = np.ascontiguousarray(np.moveaxis(values, axis, -1)).reshape(-1, n)
+            filled = np.zeros(line_values.shape)
+            found = np.zeros(line_values.shape, dtype=bool)
+        lines = lines[:, None]
+        low = line_values[lines, before]
+        if sides == "both":
+            high = line_values[lines, after]
+            low = low + (high - low) * (position - before) / (after - before)
+        filled[lines, position] = low
+        found[lines, position] = True
+    if filled is None:
+        return None
+    moved_shape = np.moveaxis(known, axis, -1).shape
+    return tuple(np.moveaxis(array.reshape(moved_shape), -1, axis) for array in (filled, found))
 
 
 def linear_fill(volume, mask, axes=(1, 2)) -> np.ndarray:
@@ -115,13 +136,12 @@ def linear_fill(volume, mask, axes=(1, 2)) -> np.ndarray:
     for sides in ("both", "one"):
         while not known.all():
             total = np.zeros_like(filled)
-            count = np.zeros(filled.shape, dtype=np.int64)
+            count = np.zeros(filled.shape, dtype=np.int8)
             for axis in axes:
-                both, one = _interpolate_along(filled, known, axis)
-                candidate = both if sides == "both" else one
-                found = ~np.isnan(candidate)
-                total[found] += candidate[found]
-                count[found] += 1
+                found = _interpolate_along(filled, known, axis, sides)
+                if found is not None:
+                    total += found[0]
+                    count += found[1]
             new = count > 0
             if not new.any():
                 break
