@@ -1,7 +1,7 @@
 """The gap-free floor of measured files phased with and without partial coherence (``braggsynth phase --psf``).
 
 Issue 26, item 4: a measured file's gap-free reconstruction is the reference of its real-space cases, and the
-agreement of its other starts with the best one is the floor below which no difference means anything. This
+agreement of its other starts with the one kept is the floor below which no difference means anything. This
 phases the ``--crop``^3 cube around each file's maximum (its own mask left free) from ``--starts`` seeded
 starts, as rule real_space's references are, once as coherent data and once with ``psf=True``, and prints
 per file and mode the floor (modulus PCC of each other start against the best), the final modulus errors,

@@ -174,7 +174,8 @@ def phase_parser() -> argparse.ArgumentParser:
                              f"{100 * FREE_BELOW:.0f} %% of the gap's power lies in modes at least half hidden from "
                              "the data, on the support of a short phasing, else narrowed)")
     parser.add_argument("--starts", type=_positive_int, default=3,
-                        help="random starts; the one with the lowest final modulus error is kept (default 3)")
+                        help="random starts; the one that agrees best with the others is kept (of two, the lower "
+                             "final modulus error; default 3)")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the random starts (default 0)")
     parser.add_argument("--sequence", default=DEFAULT_SEQUENCE,
                         help=f"cohere algorithm sequence (default {DEFAULT_SEQUENCE}, shrink-wrap every iteration)")
@@ -493,6 +494,7 @@ def phase_command(args) -> int:
     reason = choice.reason() if gap.any() else "no gap given or found: phased as it is"
     share = reconstruction.gap_photon_share(phasing.gap_fill(best.obj, intensity, gap), gap)
     hidden = unconstrained_modes(best.obj, best.support, gap)  # what of the gap the data cannot decide
+    agreement = [phasing.compare(r.obj, best.obj)["modulus_pcc"] for r in found if r is not best]
     spread = None
     if best.psf is not None:
         from braggsynth.simulate.coherence import spread_widths
@@ -504,6 +506,7 @@ def phase_command(args) -> int:
                             "gaps": args.gaps, "model": None if model_path is None else str(model_path),
                             "tta": args.tta,
                             "interval_level": args.interval_level, "starts": args.starts, "seed": args.seed,
+                            "start_agreement": [round(float(a), 4) for a in agreement],
                             **options, "gap_photon_share": share, "psf_widths_px": spread,
                             "unconstrained_modes": hidden.record(), "decision": _decision(choice)})
     io.write_reconstruction(args.output, best.obj, best.support, used, gap, mode=choice.mode, reason=reason,
@@ -518,9 +521,12 @@ def phase_command(args) -> int:
     print(f"{hidden.line()} (by the reconstruction's support)", file=sys.stderr)
     if spread is not None:
         print(f"partial coherence: fitted point spread of RMS widths {spread} px (z, y, x)", file=sys.stderr)
+    kept = (f"kept from {len(found)} starts (the others' modulus PCC against it: "
+            f"{', '.join(f'{a:.3f}' for a in agreement)}; under {reconstruction.STABLE_AGREEMENT}, they found "
+            "different objects)" if agreement else "one start")
     print(f"gap mode {reason}; the gap holds {100 * share:.1f} % of the photons (by the reconstruction); modulus "
-          f"error {best.error:.4f} after {best.errors.size} iterations, best of {len(found)} start(s) "
-          f"({', '.join(f'{r.error:.4f}' for r in found)}); wrote {args.output}")
+          f"error {best.error:.4f} after {best.errors.size} iterations, {kept}; start errors "
+          f"{', '.join(f'{r.error:.4f}' for r in found)}; wrote {args.output}")
     return 0
 
 

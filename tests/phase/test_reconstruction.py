@@ -129,6 +129,21 @@ def test_every_mode_phases_a_scan_without_a_gap_as_it_is(scan):
         assert choice.mode == "free" and choice.reason() == "free: no gap" and fill is None
 
 
+def test_the_start_kept_is_the_one_the_others_reproduce_not_a_looser_one_with_a_lower_error():
+    rng = np.random.default_rng(4)
+    z, y, x = np.indices((24, 24, 24)) - 12
+    compact = ((abs(z) < 4) & (abs(y) < 3) & (abs(x) < 5)) * np.exp(0.3j * z)
+    loose = ((abs(z) < 9) & (abs(y) < 8) & (abs(x) < 9)) * np.exp(0.3j * z)  # a support that grew: fits better
+    objects = [compact + 0.05 * rng.standard_normal(compact.shape) for _ in range(3)] + [loose]
+    errors = [0.08, 0.09, 0.085, 0.06]
+    kept, floor = reconstruction.most_reproducible(objects, errors)
+    assert kept in (0, 1, 2) and len(floor) == 3
+    assert sorted(floor)[1] > 0.9 and min(floor) < 0.8  # two starts reproduce it, the loose one does not
+    # of two starts, which agree with each other equally, the lower error is kept
+    assert reconstruction.most_reproducible(objects[2:], errors[2:])[0] == 1
+    assert reconstruction.most_reproducible(objects[:1], errors[:1]) == (0, [])
+
+
 def test_a_gap_that_does_not_fit_the_volume_is_refused():
     with pytest.raises(ValueError, match="a 38 px gap plane at columns 36-73 does not fit a volume 64 columns wide"):
         realspace.gap_at((64, 64, 64), 32, 38, "off")

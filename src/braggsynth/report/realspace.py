@@ -3,11 +3,13 @@ artificial gap plane held in every mode, and each reconstruction is scored in re
 
 *Cases.* A held-out simulated pattern is scored against its true object, the transform of the exact complex
 amplitude of the relaxed atoms on the same grid (:func:`braggsynth.phase.phasing.true_object`). A measured file has no
-true object: it is phased gap-free from ``reference_starts`` random starts, the start with the lowest error is
-its reference, and the agreement of the other starts with it is the *floor* below which no difference means
-anything (:func:`measured_reference`). Where the floor is under :data:`STABLE_FLOOR`, the gap-free phasing of
-that crop is itself unstable (the starts find different objects), and the report gives the file's scores but
-no verdict on them. Pixels a measured file's own mask marks are free in every version.
+true object: it is phased gap-free from ``reference_starts`` random starts, the start that agrees best with the
+others is its reference
+(:func:`braggsynth.phase.reconstruction.most_reproducible`), and the agreement of the other starts with it is the
+*floor* below which no difference means anything (:func:`measured_reference`). Where the floor is under
+:data:`braggsynth.phase.reconstruction.STABLE_AGREEMENT`, the gap-free phasing of that crop is itself unstable
+(the starts find different objects), and the report gives the file's scores but no verdict on them. Pixels a
+measured file's own mask marks are free in every version.
 
 *Gaps.* For each width, a plane normal to the detector columns (x), as a MAXIPIX or EIGER chip gap, either
 through the maximum (``through``) or with its near edge ``OFF_EDGE_PX`` beyond it (``off``); each row says
@@ -51,17 +53,12 @@ VERSION_OPTIONS = {PYNX_RECIPE: {"psf": True}}
 POSITIONS = ("through", "off")
 #: Columns from the maximum's column to the first column of an ``off`` gap (3 measured columns between).
 OFF_EDGE_PX = 4
-#: The least mean modulus PCC of a measured file's other gap-free starts against its reference for its scores
-#: to carry a verdict: stable references agree at 0.86-0.98 (the raw SIXS scan at 40^3-64^3 and the S11
-#: transform), unstable ones at 0.41-0.78 (the SIXS scan at 32^3 with some seeds).
-STABLE_FLOOR = 0.8
-
-
 def stable(floor) -> bool:
     """Whether a measured file's gap-free starts agree with its reference well enough (mean of ``floor``, the
-    other starts' modulus PCC, at least :data:`STABLE_FLOOR`) for a difference between versions to mean
-    anything; True without a floor (a simulated case, scored against its true object)."""
-    return not len(floor) or float(np.mean(floor)) >= STABLE_FLOOR
+    other starts' modulus PCC, at least :data:`braggsynth.phase.reconstruction.STABLE_AGREEMENT`) for a
+    difference between versions to mean anything; True without a floor (a simulated case, scored against its
+    true object)."""
+    return not len(floor) or float(np.mean(floor)) >= reconstruction.STABLE_AGREEMENT
 
 
 @dataclass
@@ -225,16 +222,16 @@ def measured_case(name: str, intensity, mask, crop_px: int, *, reference_starts:
 
 
 def measured_reference(counts, *, starts: int, seed: int, runner, unmeasured=None, **phasing_options):
-    """(reference, floor): the gap-free reconstruction of a measured file with the lowest error of ``starts``
-    starts, and the modulus PCC of each other start against it (the spread of starts that agree). Its seeds
-    (``seed + 1``) are not those of the versions (``seed``): no version repeats a start of the reference."""
+    """(reference, floor): the gap-free reconstruction of a measured file, the most reproducible of ``starts``
+    starts (:func:`braggsynth.phase.reconstruction.most_reproducible`), and the modulus PCC of each other start
+    against it (the spread of starts that agree). Its seeds (``seed + 1``) are not those of the versions
+    (``seed``): no version repeats a start of the reference."""
     values, unknown, bounds = reconstruction.phase_inputs(
         counts, np.zeros(np.shape(counts), bool) if unmeasured is None else unmeasured, mode="free")
     found = runner([{"intensity": values, "unknown": unknown, "bounds": bounds,
                      "seed": reconstruction.start_seed(seed + 1, start), **phasing_options} for start in range(starts)])
-    best = min(found, key=lambda r: r.error)
-    floor = [phasing.compare(r.obj, best.obj)["modulus_pcc"] for r in found if r is not best]
-    return phasing.align(best.obj, best.obj), floor
+    best, floor = reconstruction.most_reproducible([r.obj for r in found], [r.error for r in found])
+    return phasing.align(found[best].obj, found[best].obj), floor
 
 
 def error_drop(errors, lag: int = 200) -> float:
@@ -505,7 +502,8 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         f"{iterations(sequence)} iterations, shrink-wrap) from {starts} random starts per version, an artificial "
         "gap plane (normal to the detector columns) through the maximum or off it. A simulated pattern is scored "
         "against its true object (the transform of the exact amplitude of the relaxed atoms); a measured file "
-        "against its own gap-free reconstruction (the best of several starts; the floor in brackets is how well "
+        "against its own gap-free reconstruction (the start of several that agrees best with the others; the floor "
+        "in brackets is how well "
         "its other starts agree with it: no difference below it means anything). Modulus PCC after registration "
         "(translation, twin, global phase, phase ramp), mean ± standard deviation over the starts; higher is "
         "better. Modes: `zero` (what plain cohere does with zeros in a gap), `free` (what PyNX does), `forced` "
@@ -530,10 +528,10 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         *([] if not unstable else [
             "",
             "**Unstable references**: " + ", ".join(f"{name} (floor {value:.3f})" for name, value in unstable.items())
-            + f". Their gap-free starts agree under {STABLE_FLOOR} with the start taken as the reference: the "
-            "gap-free phasing of this crop finds different objects from different starts, so their scores are "
-            "given but carry no verdict (a larger crop, `real_space.crop_px`, may steady it: the raw SIXS scan's "
-            "starts agree at 0.91-0.92 at 64^3)."]),
+            + f". Their gap-free starts agree under {reconstruction.STABLE_AGREEMENT} with the start taken as the "
+            "reference: the gap-free phasing of this crop finds different objects from different starts, so their "
+            "scores are given but carry no verdict (a larger crop, `real_space.crop_px`, may steady it: the raw "
+            "SIXS scan's starts agree at 0.91-0.92 at 64^3)."]),
         "",
         "## The recommended mode against free pixels",
         "",
