@@ -13,8 +13,9 @@ For each case (a simulated pattern against its true object; a measured file agai
 (what ``auto`` uses) and left free (:func:`braggsynth.phase.reconstruction.analysis_support`), to measure which
 support is good enough; the most hidden modes of one line on the reference's support
 (``modes_per_line_reference``) counts the fringes the gap hides (its width over the fringe period across it),
-which no version can see. Writes one CSV row per start (``--out``/gap_modes.csv) and prints the table, then for
-each threshold how ``auto`` fares.
+which no version can see. Writes one CSV row per start (``--out``/gap_modes.csv; ``kept`` marks the start that
+``braggsynth phase --starts K`` keeps, :func:`braggsynth.phase.reconstruction.most_reproducible`) and prints the
+table, then for each threshold how ``auto`` fares.
 
 ``--set KEY=VALUE`` records each pattern's peak again with the run's (``--config``) detector settings changed
 (same seeds), to phase the same particles under another detector physics.
@@ -91,7 +92,7 @@ def main() -> None:
     fields = ["pattern", "kind", "gap_width_px", "position", "photon_share", "hidden_reference", "hidden_forced",
               "hidden_free", "half_hidden_forced", "half_hidden_free", "modes_per_line_reference",
               "modes_per_line_forced",
-              "version", "start", "modulus_pcc", "error", "seconds"]
+              "version", "start", "modulus_pcc", "error", "kept", "seconds"]
     started = time.perf_counter()
     with realspace.ParallelRunner(args.workers) as runner, open(table, "w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=fields)
@@ -172,17 +173,22 @@ def main() -> None:
                     base = {"pattern": case.name, "kind": case.kind, "gap_width_px": width, "position": position,
                             "photon_share": reconstruction.gap_photon_share(counts, gap), **shares,
                             "seconds": round(seconds, 1)}
-                    pcc = {}
+                    pcc, kept = {}, {}
+                    for version in fills:  # the start `braggsynth phase --starts K` keeps of each version's
+                        own_starts = [result for (v, _), result in zip(keys, found) if v == version]
+                        kept[version] = reconstruction.most_reproducible([r.obj for r in own_starts],
+                                                                         [r.error for r in own_starts])[0]
                     for (version, start), result in zip(keys, found):
                         score = phasing.compare(result.obj, case.reference)["modulus_pcc"]
                         pcc.setdefault(version, []).append(score)
                         writer.writerow({**base, "version": version, "start": start, "modulus_pcc": score,
-                                         "error": result.error})
+                                         "error": result.error, "kept": int(start == kept[version])})
                     out.flush()
                     print(f"| {case.name} | {width} | {position} | {100 * base['photon_share']:.0f} % | "
                           + " / ".join(f"{shares[k]:.2f}" for k in ("hidden_reference", "hidden_forced",
                                                                      "half_hidden_forced")) + " | "
-                          + " | ".join(f"{v} {np.mean(pcc[v]):.3f} ± {np.std(pcc[v]):.3f}" for v in fills)
+                          + " | ".join(f"{v} {np.mean(pcc[v]):.3f} ± {np.std(pcc[v]):.3f} (kept {pcc[v][kept[v]]:.3f})"
+                                       for v in fills)
                           + f" | {seconds:.0f} s |", flush=True)
     print(f"wrote {table} after {time.perf_counter() - started:.0f} s")
     summarise(table, args.thresholds)
@@ -212,7 +218,10 @@ def summarise(table, thresholds) -> None:
             short += pcc[auto] < best - 0.03
             below += pcc[auto] < pcc["free"] - max(spread[auto], spread["free"])
             gains.append(pcc[auto] - pcc["free"])
-        print(f"| {threshold} | {len(cases)} | {short} | {below} | {np.mean(gains):+.3f} |")
+        if not gains:
+            print("(no case phased free, forced, interval and narrowed: no threshold table)")
+            return
+        print(f"| {threshold} | {len(gains)} | {short} | {below} | {np.mean(gains):+.3f} |")
 
 
 if __name__ == "__main__":
