@@ -4,12 +4,11 @@ artificial gap plane held in every mode, and each reconstruction is scored in re
 *Cases.* A held-out simulated pattern is scored against its true object, the transform of the exact complex
 amplitude of the relaxed atoms on the same grid (:func:`braggsynth.phase.phasing.true_object`). A measured file has no
 true object: it is phased gap-free from ``reference_starts`` random starts, the start that agrees best with the
-others is its reference
-(:func:`braggsynth.phase.reconstruction.most_reproducible`), and the agreement of the other starts with it is the
-*floor* below which no difference means anything (:func:`measured_reference`). Where the floor is under
-:data:`braggsynth.phase.reconstruction.STABLE_AGREEMENT`, the gap-free phasing of that crop is itself unstable
-(the starts find different objects), and the report gives the file's scores but no verdict on them. Pixels a
-measured file's own mask marks are free in every version.
+others is its reference (:func:`braggsynth.phase.reconstruction.most_reproducible`), and the agreement of the
+other starts with it is the *floor* below which no difference means anything (:func:`measured_reference`).
+Where the floor is under :data:`braggsynth.phase.reconstruction.STABLE_AGREEMENT`, the gap-free phasing of that
+crop is itself unstable (the starts find different objects), and the report gives the file's scores but no
+verdict on them. Pixels a measured file's own mask marks are free in every version.
 
 *Gaps.* For each width, a plane normal to the detector columns (x), as a MAXIPIX or EIGER chip gap, either
 through the maximum (``through``) or with its near edge ``OFF_EDGE_PX`` beyond it (``off``); each row says
@@ -53,6 +52,8 @@ VERSION_OPTIONS = {PYNX_RECIPE: {"psf": True}}
 POSITIONS = ("through", "off")
 #: Columns from the maximum's column to the first column of an ``off`` gap (3 measured columns between).
 OFF_EDGE_PX = 4
+
+
 def stable(floor) -> bool:
     """Whether a measured file's gap-free starts agree with its reference well enough (mean of ``floor``, the
     other starts' modulus PCC, at least :data:`braggsynth.phase.reconstruction.STABLE_AGREEMENT`) for a
@@ -503,8 +504,8 @@ def report_markdown(table, gap_table, *, floors: dict, models, crop_px: int, seq
         "gap plane (normal to the detector columns) through the maximum or off it. A simulated pattern is scored "
         "against its true object (the transform of the exact amplitude of the relaxed atoms); a measured file "
         "against its own gap-free reconstruction (the start of several that agrees best with the others; the floor "
-        "in brackets is how well "
-        "its other starts agree with it: no difference below it means anything). Modulus PCC after registration "
+        "in brackets is how well its other starts agree with it: no difference below it means anything, and under "
+        f"{reconstruction.STABLE_AGREEMENT} the file gets no verdict). Modulus PCC after registration "
         "(translation, twin, global phase, phase ramp), mean ± standard deviation over the starts; higher is "
         "better. Modes: `zero` (what plain cohere does with zeros in a gap), `free` (what PyNX does), `forced` "
         "(every gap pixel forced to the fill), `interval` (kept inside the model's calibrated 68 % interval), "
