@@ -1,6 +1,8 @@
 """Phase retrieval of a scan with its gap in each mode, on a small simulated scan with a known object, and the
 decision of the default mode from the gap's unconstrained modes."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -142,6 +144,10 @@ def test_the_start_kept_is_the_one_the_others_reproduce_not_a_looser_one_with_a_
     # of two starts, which agree with each other equally, the lower error is kept
     assert reconstruction.most_reproducible(objects[2:], errors[2:])[0] == 1
     assert reconstruction.most_reproducible(objects[:1], errors[:1]) == (0, [])
+    # a start that failed (an empty object) is never the one kept, whatever its error
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # its correlations are undefined
+        assert reconstruction.most_reproducible([np.zeros_like(compact), *objects[:2]], [0.01, 0.08, 0.09])[0] != 0
 
 
 def test_a_gap_that_does_not_fit_the_volume_is_refused():

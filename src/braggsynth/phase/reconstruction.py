@@ -209,7 +209,7 @@ def most_reproducible(objects, errors) -> tuple[int, list[float]]:
         for j in range(count):
             if i != j:
                 agreement[i, j] = phasing.compare(objects[j], objects[i])["modulus_pcc"]  # start j against i
-    best = int(np.argmax((agreement.sum(axis=1) - 1) / (count - 1)))
+    best = int(np.argmax(np.nan_to_num(agreement, nan=-1.0).sum(axis=1)))  # a failed (empty) start agrees with none
     return best, [float(agreement[best, j]) for j in range(count) if j != best]
 
 
