@@ -26,6 +26,12 @@ def test_default_config_is_valid():
     assert schema_error(config, SCHEMA) is None
 
 
+@pytest.mark.parametrize("recipe", ["pretrain.yaml", "pretrain_wide.yaml"])
+def test_pretraining_recipes_are_valid(recipe):
+    config = yaml.safe_load((REPO / "config" / recipe).read_text())
+    assert schema_error(config, SCHEMA) is None
+
+
 @pytest.mark.parametrize(
     "shapes, expected",
     [

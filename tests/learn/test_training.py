@@ -51,6 +51,16 @@ def test_cpu_lacks_bfloat16_reads_the_flags():
     assert not training.cpu_lacks_bfloat16("Processor : ARMv8\n")  # no flags line: unknown, no warning
 
 
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_the_instructions():
+    avx2, bf16 = "flags\t\t: fpu sse2 avx avx2 fma\n", "flags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    assert training.resolve_precision("auto", avx2) == "float32"
+    assert training.resolve_precision("auto", bf16) == "bfloat16"
+    assert training.resolve_precision("auto", "Processor : ARMv8\n") == "float32"  # unknown: the safe one
+    assert training.resolve_precision("bfloat16", avx2) == "bfloat16"  # asked for: kept (the training warns)
+    with pytest.raises(ValueError, match="'half'"):
+        training.resolve_precision("half")
+
+
 def _loss_inputs():
     rng = np.random.default_rng(4)
     target = rng.random((2, 32, 32, 32, 1)).astype(np.float32)

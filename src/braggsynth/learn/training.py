@@ -416,23 +416,52 @@ def _warm_start(model, path) -> dict:
     return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+def has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """True where bfloat16 arithmetic is fast: TensorFlow sees a GPU, or the CPU's flags (``/proc/cpuinfo``,
+    or its text) name one of :data:`BFLOAT16_CPU_FLAGS`; False where they cannot be read."""
+    if cpuinfo is None and _gpu_visible():
+        return True
+    return bool(_cpu_flags(cpuinfo).intersection(BFLOAT16_CPU_FLAGS))
+
+
 def cpu_lacks_bfloat16(cpuinfo: str | None = None) -> bool:
     """True where the CPU's flags (``/proc/cpuinfo``, or its text) name none of :data:`BFLOAT16_CPU_FLAGS`.
 
     False when the flags cannot be read (not Linux) or a GPU does the arithmetic.
     """
-    if cpuinfo is None:
-        import tensorflow as tf
+    if cpuinfo is None and _gpu_visible():
+        return False
+    flags = _cpu_flags(cpuinfo)
+    return bool(flags) and not flags.intersection(BFLOAT16_CPU_FLAGS)
 
-        if tf.config.list_physical_devices("GPU"):
-            return False
+
+def resolve_precision(precision: str, cpuinfo: str | None = None) -> str:
+    """The arithmetic of ``precision`` (:data:`PRECISIONS`): "auto" is "bfloat16" where :func:`has_bfloat16`,
+    else "float32"; the others are themselves."""
+    if precision not in PRECISIONS and precision != "auto":
+        raise ValueError(f"unknown precision {precision!r}; expected auto or one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bfloat16" if has_bfloat16(cpuinfo) else "float32"
+    return precision
+
+
+def _gpu_visible() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _cpu_flags(cpuinfo: str | None) -> set[str]:
+    """The flags of ``cpuinfo`` (the text of /proc/cpuinfo; None: read it, empty where it cannot be read)."""
+    if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return False
-    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags")
-             for flag in line.split(":", 1)[-1].split()}
-    return bool(flags) and not flags.intersection(BFLOAT16_CPU_FLAGS)
+            return set()
+    return {flag for line in cpuinfo.splitlines() if line.startswith("flags")
+            for flag in line.split(":", 1)[-1].split()}
 
 
 def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, learning_rate: float = 1e-3,
@@ -509,8 +538,9 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     augment
         random flips and y/x swaps of the training patches.
     precision
-        "float32" or "bfloat16" (mixed precision: bfloat16 arithmetic,
-        float32 weights, loss and output).
+        "float32", "bfloat16" (mixed precision: bfloat16 arithmetic,
+        float32 weights, loss and output) or "auto" (:func:`resolve_precision`: bfloat16 where the
+        hardware has bfloat16 instructions); ``state.json`` records the arithmetic used.
     initial_model
         optional path of a braggsynth model (loaded in safe mode) whose weights start the
         training instead of random ones (a warm start); its architecture and window must be the ones
@@ -533,9 +563,10 @@ def train(dataset_path, output_dir, *, epochs: int = 50, batch_size: int = 16, l
     """
     from braggsynth import figures
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-    if precision == "bfloat16" and keras.backend.backend() == "tensorflow" and cpu_lacks_bfloat16():
+    asked, precision = precision, resolve_precision(precision)
+    if asked == "auto":
+        log.info("train.precision auto: %s arithmetic", precision)
+    elif precision == "bfloat16" and keras.backend.backend() == "tensorflow" and cpu_lacks_bfloat16():
         log.warning("train.precision bfloat16 on a CPU without bfloat16 instructions (%s): TensorFlow falls back to "
                     "kernels about 10x slower than float32; set train.precision: float32", "/".join(BFLOAT16_CPU_FLAGS))
     output_dir = Path(output_dir)
