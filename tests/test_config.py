@@ -140,6 +140,24 @@ def test_split_fractions_must_sum_to_one():
         check_config(config)
 
 
+@pytest.mark.parametrize("key, value, expected", [
+    ("rocking_integration", [0.0, 1.5], r"^detector.rocking_integration: \[0.0, 1.5\] is not within \[0, 1\] \(a share "
+                                        r"of the rocking step\)$"),
+    ("rocking_integration", [0.8, 0.2], r"^detector.rocking_integration: minimum 0.8 is larger than maximum 0.2$"),
+    ("lorentzian_fraction", 1.2, r"^detector.lorentzian_fraction: 1.2 is not within \[0, 1\] \(a share of the "
+                                 r"photons\)$"),
+])
+def test_shares_of_the_recording_are_checked(key, value, expected):
+    config = peaks_config()
+    config.update(detector={"max_counts": [1e4, 1e6], "offset_range_px": [-8, 8], "model": "maxipix",
+                            "orientation_probabilities": {"vertical": 1.0}, key: value},
+                  patches={"size": 32, "gap_widths_px": [6]}, experimental=[],
+                  dataset={"split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}})
+    config["peaks"]["grid"] = [64, 64, 64]
+    with pytest.raises(ConfigError, match=expected):
+        check_config(config)
+
+
 @pytest.mark.parametrize("missing", ["train", "validation", "test"])
 def test_split_fractions_must_name_every_split(missing):
     fractions = {name: value for name, value in {"train": 0.8, "validation": 0.1, "test": 0.1}.items()

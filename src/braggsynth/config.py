@@ -102,14 +102,14 @@ def check_training_set(config: dict) -> None:
     low, high = config["detector"]["max_counts"]
     if low > high:
         raise ConfigError(f"detector.max_counts: minimum {low} is larger than maximum {high}")
-    for key in ("offset_range_px", "coherence_sigma_px", "lorentzian_fraction", "background", "smooth_background",
-                "aliens"):
+    for key in ("offset_range_px", "coherence_sigma_px", "lorentzian_fraction", "rocking_integration", "background",
+                "smooth_background", "aliens"):
         value = config["detector"].get(key)
         if isinstance(value, list) and value[0] > value[1]:
             raise ConfigError(f"detector.{key}: minimum {value[0]} is larger than maximum {value[1]}")
-    if max(np.atleast_1d(config["detector"].get("lorentzian_fraction", 0))) > 1:
-        raise ConfigError(f"detector.lorentzian_fraction: {config['detector']['lorentzian_fraction']} is not within "
-                          f"[0, 1] (a share of the photons)")
+    for key, share in (("lorentzian_fraction", "of the photons"), ("rocking_integration", "of the rocking step")):
+        if max(np.atleast_1d(config["detector"].get(key, 0))) > 1:
+            raise ConfigError(f"detector.{key}: {config['detector'][key]} is not within [0, 1] (a share {share})")
     if sum(config["detector"]["orientation_probabilities"].values()) <= 0:
         raise ConfigError("detector.orientation_probabilities: at least one must be positive")
     try:

@@ -151,7 +151,8 @@ def compute_peaks(relaxed, shape: str, samples, patterns, settings: dict, seed: 
 
 def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, folder, *, threads: int = 1) -> None:
     """Each peak recorded as a measured scan is (:func:`braggsynth.simulate.detector.simulate_detector`: partial
-    coherence, flux, backgrounds, aliens, Poisson noise, bad pixels and the detector's gaps):
+    coherence, the pixel's and the frame's integration, flux, backgrounds, aliens, Poisson noise, bad pixels and
+    the detector's gaps):
     ``peaks/<sample>_<pattern>.h5`` to ``folder/<sample>_<pattern>.h5``."""
     folder = Path(folder)
     models = detector.detector_models(settings["model"])
@@ -167,7 +168,8 @@ def record(peaks, shape: str, samples, patterns, settings: dict, seed: int, fold
                 detector=model, max_counts_range=settings["max_counts"], background=settings["background"],
                 smooth_background=settings["smooth_background"], blur_sigma_px=settings["blur_sigma_px"],
                 coherence_sigma_px=settings["coherence_sigma_px"],
-                lorentzian_fraction=settings["lorentzian_fraction"],
+                lorentzian_fraction=settings["lorentzian_fraction"], pixel_area=settings["pixel_area"],
+                rocking_integration=settings["rocking_integration"],
                 bad_pixel_fraction=settings["bad_pixel_fraction"], aliens=settings["aliens"],
                 orientation_probabilities=settings["orientation_probabilities"],
                 offset_range_px=settings["offset_range_px"], workers=threads,

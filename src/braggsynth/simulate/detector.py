@@ -12,7 +12,9 @@ through all z:
 
 Recording follows what a measured scan goes through (:func:`simulate_detector`):
 the beam's partial coherence spreads the intensity in 3D
-(:mod:`braggsynth.simulate.coherence`); it is scaled to a chosen maximum number of
+(:mod:`braggsynth.simulate.coherence`); each pixel counts what falls on its area, and
+a frame of a continuous scan what its share of the rocking step sweeps
+(:mod:`braggsynth.simulate.sampling`); it is scaled to a chosen maximum number of
 photons; the detector's own point spread blurs it in the detector plane; a
 flat and a smooth background and the odd alien (the Bragg peak of another
 grain, a bright blob) add photons; Poisson counts are drawn; then the
@@ -29,6 +31,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from braggsynth.simulate import coherence as coherence_
+from braggsynth.simulate import sampling
 
 #: Orientations of a recording's gap (a band of columns, a band of rows, or both).
 ORIENTATIONS = ("vertical", "horizontal", "cross")
@@ -265,15 +268,17 @@ def gap_mask(shape, detector, orientation: str, centre=None, offset_px=(0, 0)) -
 
 
 def expected_counts(intensity, max_counts: float, background=0.0, blur_sigma_px: float = 0.0, *,
-                    coherence_sigma_px=0.0, lorentzian_fraction: float = 0.0, workers: int | None = None
-                    ) -> np.ndarray:
+                    coherence_sigma_px=0.0, lorentzian_fraction: float = 0.0, integration_px=0.0,
+                    workers: int | None = None) -> np.ndarray:
     """Expected photon counts per voxel, float64 (z, y, x).
 
     The intensity is spread by the beam's partial coherence (:func:`braggsynth.simulate.coherence.partial_coherence`
-    with ``coherence_sigma_px`` per axis and ``lorentzian_fraction``; none by default), scaled so that its
-    maximum is ``max_counts`` photons, blurred by the detector's Gaussian point spread of ``blur_sigma_px``
-    pixels in the detector plane (y, x; never along the rocking axis z), then ``background`` (photons per
-    voxel: a number, or a (z, y, x) array such as :func:`smooth_background_field`) is added.
+    with ``coherence_sigma_px`` per axis and ``lorentzian_fraction``; none by default), averaged over the box
+    each voxel integrates (:func:`braggsynth.simulate.sampling.box_average`, ``integration_px`` voxels along
+    (z, y, x); none by default), scaled so that its maximum is ``max_counts`` photons, blurred by the detector's
+    Gaussian point spread of ``blur_sigma_px`` pixels in the detector plane (y, x; never along the rocking axis
+    z), then ``background`` (photons per voxel: a number, or a (z, y, x) array such as
+    :func:`smooth_background_field`) is added.
     """
     intensity = np.asarray(intensity, dtype=np.float64)
     if intensity.ndim != 3:
@@ -286,6 +291,7 @@ def expected_counts(intensity, max_counts: float, background=0.0, blur_sigma_px:
         raise ValueError(f"max_counts must be > 0, background and blur_sigma_px >= 0 (got {max_counts}, "
                          f"{background.min() if background.size else background}, {blur_sigma_px})")
     spread = coherence_.partial_coherence(intensity, coherence_sigma_px, lorentzian_fraction, workers=workers)
+    spread = sampling.box_average(spread, integration_px, workers=workers)
     expected = spread * (float(max_counts) / float(spread.max()))
     if blur_sigma_px > 0:
         expected = gaussian_filter(expected, sigma=(0.0, blur_sigma_px, blur_sigma_px), mode="constant")
@@ -449,6 +455,8 @@ class Response:
     ----------
     coherence
         :class:`braggsynth.simulate.coherence.Coherence`, the PSF of partial coherence.
+    integration
+        :class:`braggsynth.simulate.sampling.Integration`, the box each voxel integrates.
     background
         flat background, photons per voxel.
     smooth_background
@@ -460,6 +468,7 @@ class Response:
     """
 
     coherence: coherence_.Coherence
+    integration: sampling.Integration
     background: float
     smooth_background: float
     aliens: tuple[Alien, ...]
@@ -532,6 +541,8 @@ def simulate_detector(
     blur_sigma_px: float = 0.0,
     coherence_sigma_px=0.0,
     lorentzian_fraction=0.0,
+    pixel_area: bool = False,
+    rocking_integration=0.0,
     bad_pixel_fraction: float = 0.0,
     aliens=(0, 0),
     orientation_probabilities=None,
@@ -547,7 +558,7 @@ def simulate_detector(
     rng
         numpy Generator; draws, in order, the geometry (:func:`draw_detector_geometry`), the coherence
         (:func:`braggsynth.simulate.coherence.draw_coherence`), the flat and smooth backgrounds, the smooth field, the
-        aliens, the bad pixels, then the Poisson noise.
+        aliens, the bad pixels, the share of the rocking step a frame integrates, then the Poisson noise.
     detector
         preset name, mapping or Detector (see :func:`detector_model`).
     background, smooth_background
@@ -557,6 +568,10 @@ def simulate_detector(
     coherence_sigma_px, lorentzian_fraction
         a number or a (low, high) range of the partial coherence's PSF
         (each axis's sigma drawn independently), pixels.
+    pixel_area, rocking_integration
+        whether each pixel integrates over its area (1 px along y and x), and the share of the rocking step
+        a frame integrates, a number or a (low, high) range in [0, 1] (:mod:`braggsynth.simulate.sampling`);
+        none by default.
     bad_pixel_fraction
         probability of a detector pixel being bad (masked through every frame).
     aliens
@@ -580,13 +595,14 @@ def simulate_detector(
     drawn_aliens = draw_aliens(shape, rng, aliens, geometry.max_counts)
     blobs = alien_counts(shape, drawn_aliens)
     bad_frame = draw_bad_pixels(shape[1:], rng, bad_pixel_fraction)
+    box = sampling.draw_integration(rng, pixel_area=pixel_area, rocking=rocking_integration)
     expected = expected_counts(intensity, geometry.max_counts, photons + blobs, blur_sigma_px,
                                coherence_sigma_px=spread.sigma_px, lorentzian_fraction=spread.lorentzian_fraction,
-                               workers=workers)
+                               integration_px=box.widths_px, workers=workers)
     counts = poisson_counts(expected, rng)
     mask = gap_mask(counts.shape, detector, geometry.orientation, offset_px=geometry.offset_px)
     bad = np.broadcast_to(bad_frame, counts.shape) | (blobs >= ALIEN_MASK_PHOTONS)
     gapped = np.where(mask | bad, 0, counts).astype(np.int32)
-    response = Response(spread, flat, smooth_mean, drawn_aliens, int(bad_frame.sum()))
+    response = Response(spread, box, flat, smooth_mean, drawn_aliens, int(bad_frame.sum()))
     return DetectorSimulation(counts, expected, gapped, mask, bad, detector, geometry, response,
                               float(blur_sigma_px))
