@@ -9,8 +9,9 @@ recorded voxel holds the intensity averaged over a box of ``w`` voxels along eac
     I_recorded(k) = (1 / w_z w_y w_x) integral over |u_a| <= w_a / 2 of I(k + u) du,
 
 w = 1 for the detector's rows and columns, the share of the step a frame counts along the rocking axis (0 to
-1). The box is in the array's own coordinates, so it is the pixel's parallelogram in reciprocal space even on
-the sheared grid of a rocking scan.
+1). The box is in the array's own coordinates, so it is the pixel's parallelogram in reciprocal space on the
+sheared grid of a rocking scan; on an orthogonal grid (a scan interpolated to the lab frame) it stands for it, a
+blur of the same size.
 
 It is computed exactly from the samples: the intensity of a crystal is the Fourier transform of its
 autocorrelation (the Patterson function), which a grid oversampled at least twice along every axis holds
