@@ -72,7 +72,7 @@ def main() -> None:
                              "(forced:0.5, the default's, is the version 'narrowed'; others 'narrowed SUPPORT AT')")
     args = parser.parse_args()
 
-    from recipe import detector_settings, record_peak
+    from recipe import detector_settings, measured_name, record_peak
 
     from braggsynth import io
     from braggsynth.learn import model, uncertainty
@@ -106,7 +106,7 @@ def main() -> None:
                 recording = record_peak(Path(peak), settings, seed, args.out / "recordings")
             cases.append(realspace.read_simulated_case(recording, peak, args.crop))
         for path in args.measured:
-            name = path.parent.name if path.stem == "intensity" else path.stem.split("_")[0]  # a run's, or a scan
+            name = measured_name(path)
             case = realspace.measured_case(name, *io.read_measured(path)[:2], args.crop,
                                            reference_starts=args.reference_starts, seed=args.seed, runner=runner,
                                            **options)

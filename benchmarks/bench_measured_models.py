@@ -14,7 +14,7 @@ Usage (a pretraining run's measured files, the shipped model against the one shi
 
 A measured file is read as rule measured_intensity writes it, or as a raw CXI with its mask
 (:func:`braggsynth.io.read_measured`); its name in the table is its folder's (``.../<name>/intensity.h5``) or
-its stem.
+its stem up to the first underscore.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ import argparse
 import time
 from pathlib import Path
 
+from recipe import measured_name
+
 from braggsynth import io
 from braggsynth.learn import model as gapmodel
 from braggsynth.report import evaluate
-
-
-def file_name(path: Path) -> str:
-    return path.parent.name if path.name == "intensity.h5" else path.stem
 
 
 def main(argv=None) -> None:
@@ -49,13 +47,13 @@ def main(argv=None) -> None:
     for path in args.measured:
         start = time.perf_counter()
         intensity, mask = io.read_measured(path)
-        volumes = evaluate.measured_volumes(intensity, name=file_name(path), gap_widths_px=args.widths,
+        volumes = evaluate.measured_volumes(intensity, name=measured_name(path), gap_widths_px=args.widths,
                                             offsets_px=args.offsets, excluded=mask)
         rows, _ = evaluate.evaluate_volumes(volumes, models, stride=16, progress=False)
         table = {}
         for row in rows:
             table.setdefault(row["method"], {})[str(row["gap_width_px"])] = row["pcc_mean"]
-        print(f"\n{file_name(path)} ({path}; {time.perf_counter() - start:.0f} s): PCC of log(I + 1) over the "
+        print(f"\n{measured_name(path)} ({path}; {time.perf_counter() - start:.0f} s): PCC of log(I + 1) over the "
               "scored gap voxels\n")
         print("| method | " + " | ".join(f"{c} px" if c != "all" else c for c in columns) + " |")
         print("|---|" + "---:|" * len(columns))

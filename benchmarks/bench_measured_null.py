@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the table and per-recording figures (markdown)")
     args = parser.parse_args()
 
+    from recipe import measured_name
     from tqdm import tqdm
 
     from braggsynth import inpaint, io
@@ -105,7 +106,7 @@ def main() -> None:
         intensity, unmeasured = io.read_measured(path)
         if args.half == "fit":
             intensity, unmeasured = intensity[::-1], None if unmeasured is None else unmeasured[::-1]
-        name = Path(path).parent.name
+        name = measured_name(path)
         volumes = evaluate.measured_volumes(intensity, name=name, offsets_px=(0,), excluded=unmeasured)
         files[name] = {"peak": peak_counts(intensity),
                        "scores": margins(volumes, model, baselines)}

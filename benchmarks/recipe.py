@@ -1,4 +1,5 @@
-"""A run's config as the workflow reads it, and the settings a benchmark's ``--set KEY=VALUE`` changes.
+"""A run's config as the workflow reads it, the settings a benchmark's ``--set KEY=VALUE`` changes, and the name
+of a measured file in a benchmark's tables.
 
 Imported by the benchmarks run as scripts (``python benchmarks/NAME.py``, whose folder is on the path).
 """
@@ -49,3 +50,10 @@ def record_peak(peak: Path, settings: dict, seed: int, folder: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     shards.record(peak.parent, shape, [sample], [pattern], settings, seed, target, threads=2)
     return target / peak.name
+
+
+def measured_name(path) -> str:
+    """A measured file's name in a table: its folder's for a run's ``results/measured/<name>/intensity.h5``, else
+    its stem up to the first underscore (the scan: ``S1398`` of ``S1398_pynx_norm_128_300_294_1_1_1.cxi``)."""
+    path = Path(path)
+    return path.parent.name if path.name == "intensity.h5" else path.stem.split("_")[0]
