@@ -49,7 +49,7 @@ def test_integration_draws_a_share_of_the_rocking_step_and_nothing_for_one_value
     rocking = np.array([s[0] for s in shares])
     assert 0 <= rocking.min() and rocking.max() <= 1 and abs(rocking.mean() - 0.5) < 0.05
     rng = np.random.default_rng(0)
-    assert sampling.draw_integration(rng, rocking=0.5).widths_px == (0.5, 0.0, 0.0)
+    assert sampling.draw_integration(rng, rocking=(0.5, 0.5)).widths_px == (0.5, 0.0, 0.0)
     assert rng.random() == np.random.default_rng(0).random()  # one value draws nothing
     with pytest.raises(ValueError, match="rocking_integration"):
         sampling.draw_integration(rng, rocking=(0.2, 1.2))

@@ -595,7 +595,8 @@ def simulate_detector(
     drawn_aliens = draw_aliens(shape, rng, aliens, geometry.max_counts)
     blobs = alien_counts(shape, drawn_aliens)
     bad_frame = draw_bad_pixels(shape[1:], rng, bad_pixel_fraction)
-    box = sampling.draw_integration(rng, pixel_area=pixel_area, rocking=rocking_integration)
+    box = sampling.draw_integration(rng, pixel_area=pixel_area,
+                                    rocking=_range(rocking_integration, "rocking_integration"))
     expected = expected_counts(intensity, geometry.max_counts, photons + blobs, blur_sigma_px,
                                coherence_sigma_px=spread.sigma_px, lorentzian_fraction=spread.lorentzian_fraction,
                                integration_px=box.widths_px, workers=workers)

@@ -89,7 +89,7 @@ class Integration:
 def draw_integration(rng: np.random.Generator, *, pixel_area: bool = False, rocking=(0.0, 0.0)) -> Integration:
     """A recording's box: 1 px in the detector plane with ``pixel_area`` (else 0), and along the rocking axis
     a share of the step uniform in ``rocking`` = (low, high), within [0, 1]; a range of one value draws nothing."""
-    low, high = (float(v) for v in np.broadcast_to(np.asarray(rocking, dtype=np.float64), (2,)))
+    low, high = (float(v) for v in rocking)
     if not 0 <= low <= high <= 1:
         raise ValueError(f"rocking_integration must be a share of the step, 0 <= low <= high <= 1, got {rocking!r}")
     share = low if low == high else float(rng.uniform(low, high))
