@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: fast CPU 3D convolutions
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -44,6 +45,22 @@ def test_evaluate_patches_scores_every_method_against_counts_and_expected(models
     # smoothing helps against the noise-free truth more than against one noisy draw
     assert (expected["smoothed_linear"]["pcc_mean"] - expected["linear"]["pcc_mean"]
             > counts["smoothed_linear"]["pcc_mean"] - counts["linear"]["pcc_mean"])
+
+
+def test_max_patches_takes_patches_spread_over_the_split_with_their_own_gap_widths(models, tmp_path):
+    assert evaluate.evaluated_positions(5).tolist() == [0, 1, 2, 3, 4]
+    assert evaluate.evaluated_positions(5, 9).tolist() == [0, 1, 2, 3, 4]
+    assert evaluate.evaluated_positions(12, 4).tolist() == [0, 3, 6, 9]
+    assert evaluate.evaluated_positions(10, 3).tolist() == [0, 3, 6]
+    with pytest.raises(ValueError, match="max_patches"):
+        evaluate.evaluated_positions(10, 0)
+    path = tmp_path / "fringes.h5"
+    write_fringe_dataset(path, counts=(1, 1, 12), gap_widths=(3, 6))
+    with h5py.File(path, "r") as h5:
+        widths = h5["test"]["gap_width_px"][()][[0, 3, 6, 9]]
+    rows = evaluate.evaluate_patches(path, models, batch_size=2, max_patches=4, progress=False, baselines=())
+    samples = {r["gap_width_px"]: r["samples"] for r in rows if r["scope"] == "test patches vs counts"}
+    assert samples == {**{int(w): int(np.sum(widths == w)) for w in np.unique(widths)}, "all": 4}
 
 
 def test_a_prefill_scored_as_a_baseline_too_is_computed_once_and_gives_the_same_fills(models):

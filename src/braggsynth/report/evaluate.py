@@ -142,7 +142,7 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
     gap_widths
         optional collection of int, only patches of these widths.
     max_patches
-        evaluate at most the first this many patches.
+        evaluate at most this many patches, spread evenly over the split (:func:`evaluated_positions`).
     progress
         show a progress bar.
 
@@ -156,14 +156,15 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
 
     methods = _methods(models, baselines)
     data = PatchBatches(dataset_path, split, batch_size, gap_widths=gap_widths)
-    total = data.indices.size if max_patches is None else min(int(max_patches), data.indices.size)
+    chosen = evaluated_positions(data.indices.size, max_patches)
+    total = chosen.size
     truths = {"counts": "target", "expected": "expected"}
     scores = {truth: {m: {name: [] for name in METRICS} for m in methods} for truth in truths}
     seconds = dict.fromkeys(methods, 0.0)
     try:
         bar = tqdm(total=total, unit="patch", desc=f"evaluating {split}", disable=not progress)
         for first in range(0, total, batch_size):
-            rows = data.indices[first:min(first + batch_size, total)]
+            rows = data.indices[chosen[first:first + batch_size]]
             inputs, masks, counts, expected = data.read(rows, ("input", "mask", "target", "expected"))
             for method, (filled, took) in fill_methods(methods, inputs, masks, models).items():
                 seconds[method] += took
@@ -174,9 +175,20 @@ def evaluate_patches(dataset_path, models: dict, *, split: str = "test", batch_s
         bar.close()
     finally:
         data.close()
-    widths = data.gap_width_px[:total]
+    widths = data.gap_width_px[chosen]
     return [row for truth in truths
             for row in summarise(scores[truth], widths, seconds, f"{split} patches vs {truth}")]
+
+
+def evaluated_positions(count: int, max_patches: int | None = None) -> np.ndarray:
+    """Positions (int, sorted) of the patches of a split of ``count`` to evaluate: all, or ``max_patches`` of them
+    spaced evenly along it. A split stores its patches source after source, so its first patches would come from a
+    few patterns, of a few fluxes, and say little about the rest."""
+    if max_patches is not None and max_patches < 1:
+        raise ValueError(f"max_patches must be at least 1, got {max_patches}")
+    if max_patches is None or max_patches >= count:
+        return np.arange(count)
+    return (np.arange(int(max_patches)) * count) // int(max_patches)
 
 
 def split_fills(dataset_path, model, *, split: str, batch_size: int = 64, max_patches: int | None = None):
@@ -185,11 +197,11 @@ def split_fills(dataset_path, model, *, split: str, batch_size: int = 64, max_pa
     from braggsynth.learn.training import PatchBatches
 
     data = PatchBatches(dataset_path, split, batch_size)
-    total = data.indices.size if max_patches is None else min(int(max_patches), data.indices.size)
+    chosen = evaluated_positions(data.indices.size, max_patches)
     found = ([], [], [])
     try:
-        for first in range(0, total, batch_size):
-            inputs, masks, counts = data.read(data.indices[first:min(first + batch_size, total)])
+        for first in range(0, chosen.size, batch_size):
+            inputs, masks, counts = data.read(data.indices[chosen[first:first + batch_size]])
             for collected, values in zip(found, (fill_batch("model", inputs, masks, {"model": model}), counts, masks)):
                 collected.append(values)
     finally:
